@@ -1,0 +1,44 @@
+"""`distill ...`: a thin shell over the engine. Each topic's commands live in their own module
+(`distill/cli/<topic>.py`) with a `register(subparsers, common)` function."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from distill import DistillError, __version__
+from distill.workspace import Workspace
+
+# The command modules, in the order their commands appear in `distill --help`.
+COMMAND_MODULES = ["dataset"]
+
+
+def workspace_from(args: argparse.Namespace) -> Workspace:
+    return Workspace.open(args.workspace)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--workspace", metavar="DIR", default=None,
+                        help="workspace folder (default: $DISTILL_WORKSPACE, else ~/distill-workspace)")
+    parser = argparse.ArgumentParser(prog="distill", parents=[common],
+                                     description="Train generative audio models on your own sounds.")
+    parser.add_argument("--version", action="version", version=f"distill {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"distill.cli.{name}").register(subparsers, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except DistillError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,181 @@
+"""A job on a background thread that publishes typed events.
+
+Any number of consumers follow a job with `job.events()`: each gets every event from the
+first one (or from an index), in order, and the iterator ends after the terminal event
+(`Finished`, `Cancelled` or `Failed`). The UI's generator, the CLI's progress bar and the
+tests all read the same stream. The VAE trainer and the vocoder trainer are both jobs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+
+@dataclass(frozen=True)
+class Event:
+    time: float = field(default_factory=time.time, kw_only=True)
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True)
+class Started(Event):
+    experiment_id: str
+    start_epoch: int  # epochs already done (0 for a fresh run)
+    total_epochs: int
+    device: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class EpochFinished(Event):
+    epoch: int
+    total_epochs: int
+    metrics: dict[str, Any]  # at least train_loss and val_loss
+    seconds: float
+
+    @property
+    def train_loss(self) -> float:
+        return self.metrics["train_loss"]
+
+    @property
+    def val_loss(self) -> float | None:
+        return self.metrics.get("val_loss")
+
+
+@dataclass(frozen=True)
+class PreviewWritten(Event):
+    epoch: int
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CheckpointWritten(Event):
+    epoch: int
+    path: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class Warning(Event):  # noqa: A001 - the event's name is what users read
+    message: str
+
+
+@dataclass(frozen=True)
+class Finished(Event):
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Cancelled(Event):
+    epoch: int
+    checkpoint: str | None
+
+
+@dataclass(frozen=True)
+class Failed(Event):
+    message: str
+    epoch: int | None = None
+
+
+TERMINAL = (Finished, Cancelled, Failed)
+
+
+class BackgroundJob:
+    """Subclasses implement `run()`, calling `publish()` as they go and checking
+    `cancel_requested` between units of work. An exception escaping `run()` becomes a
+    `Failed` event after `on_failure()` had its chance to record it."""
+
+    name = "job"
+
+    def __init__(self) -> None:
+        self._events: list[Event] = []
+        self._changed = threading.Condition()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> "BackgroundJob":
+        if self._thread is not None:
+            raise RuntimeError("a job starts once")
+        # A daemon thread: the job outlives any UI handler or browser tab, not the process.
+        self._thread = threading.Thread(target=self._run_guarded, name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run_guarded(self) -> None:
+        try:
+            self.run()
+        except BaseException as exc:  # noqa: BLE001 - the thread must always end with an event
+            message = str(exc) or type(exc).__name__
+            try:
+                self.on_failure(message, traceback.format_exc())
+            finally:
+                self.publish(Failed(message=message))
+        finally:
+            if not self.done:
+                self.publish(Failed(message="the job ended without saying how"))
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def on_failure(self, message: str, details: str) -> None:
+        """Record a failure (e.g. in experiment.json). Called on the job's thread."""
+
+    def cancel(self) -> None:
+        """Ask the job to stop after the current unit of work; it ends as `Cancelled`."""
+        self._cancel.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # -- events --------------------------------------------------------------------------
+    def publish(self, event: Event) -> None:
+        with self._changed:
+            self._events.append(event)
+            self._changed.notify_all()
+
+    @property
+    def history(self) -> list[Event]:
+        with self._changed:
+            return list(self._events)
+
+    @property
+    def done(self) -> bool:
+        with self._changed:
+            return bool(self._events) and isinstance(self._events[-1], TERMINAL)
+
+    @property
+    def outcome(self) -> Event | None:
+        """The terminal event, once there is one."""
+        with self._changed:
+            return self._events[-1] if self._events and isinstance(self._events[-1], TERMINAL) else None
+
+    def events(self, start: int = 0, timeout: float | None = None) -> Iterator[Event]:
+        """Every event from index `start`, blocking for new ones, until the terminal event.
+        With `timeout`, stops quietly when nothing new arrives for that many seconds."""
+        index = start
+        while True:
+            with self._changed:
+                if index >= len(self._events):
+                    if self._events and isinstance(self._events[-1], TERMINAL):
+                        return
+                    if not self._changed.wait_for(lambda: index < len(self._events), timeout):
+                        return
+                batch = self._events[index:]
+            for event in batch:
+                index += 1
+                yield event
+                if isinstance(event, TERMINAL):
+                    return

@@ -1,0 +1,134 @@
+"""Where things live on disk, and the one way every file that matters is written (atomically)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+DEFAULT_WORKSPACE = Path.home() / "distill-workspace"
+WORKSPACE_ENV = "DISTILL_WORKSPACE"
+
+
+def default_workspace_root() -> Path:
+    """`$DISTILL_WORKSPACE` when set, else `~/distill-workspace`."""
+    env = os.environ.get(WORKSPACE_ENV)
+    return Path(env).expanduser() if env else DEFAULT_WORKSPACE
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The folder tree of one user's datasets, experiments and models."""
+
+    root: Path
+
+    @classmethod
+    def open(cls, root: str | Path | None = None) -> "Workspace":
+        ws = cls(Path(root).expanduser().resolve() if root else default_workspace_root().resolve())
+        for folder in (ws.datasets_dir, ws.experiments_dir, ws.models_dir, ws.cache_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        return ws
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.root / "datasets"
+
+    @property
+    def experiments_dir(self) -> Path:
+        return self.root / "experiments"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / "training.lock"
+
+    def dataset_dir(self, name: str) -> Path:
+        return self.datasets_dir / name
+
+    def experiment_dir(self, experiment_id: str) -> Path:
+        return self.experiments_dir / experiment_id
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; once the block succeeds it is fsynced and
+    renamed over `path`. A crash or an exception leaves the old file untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename itself lives in the directory entry; without this a power cut can lose it.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+
+
+def sanitize_filename(name: str, fallback: str = "file") -> str:
+    """A name safe to create in one folder: no path parts, no `..`, no control characters.
+    Non-ASCII letters are kept (normalised to NFC)."""
+    name = unicodedata.normalize("NFC", str(name))
+    name = name.replace("\\", "/").split("/")[-1]
+    name = _UNSAFE.sub("_", name).strip().strip(".")
+    name = re.sub(r"\s+", " ", name)
+    if not name or set(name) <= {"_", " "}:
+        name = fallback
+    return name[:200]
+
+
+def unique_path(folder: Path, name: str) -> Path:
+    """`folder/name`, or `folder/stem-2.ext`, `-3`… if that name is taken: never an overwrite."""
+    candidate = folder / name
+    stem, suffix = Path(name).stem, Path(name).suffix
+    counter = 2
+    while candidate.exists():
+        candidate = folder / f"{stem}-{counter}{suffix}"
+        counter += 1
+    return candidate
