@@ -15,12 +15,13 @@ COMMAND_MODULES = ["dataset"]
 
 
 def workspace_from(args: argparse.Namespace) -> Workspace:
-    return Workspace.open(args.workspace)
+    return Workspace.open(getattr(args, "workspace", None))
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--workspace", metavar="DIR", default=None,
+    # SUPPRESS: a subcommand's default must not erase a --workspace given before it.
+    common.add_argument("--workspace", metavar="DIR", default=argparse.SUPPRESS,
                         help="workspace folder (default: $DISTILL_WORKSPACE, else ~/distill-workspace)")
     parser = argparse.ArgumentParser(prog="distill", parents=[common],
                                      description="Train generative audio models on your own sounds.")
