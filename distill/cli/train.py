@@ -1,0 +1,131 @@
+"""`distill train`, `distill resume`, `distill experiments`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+
+from distill.cli import workspace_from
+from distill.jobs import (BackgroundJob, Cancelled, CheckpointWritten, EpochFinished, Failed, Finished,
+                          PreviewWritten, Started, Warning)
+from distill.model import PRESETS
+from distill.train import TrainConfig, experiments_table, list_experiments, resume_training, start_training
+
+DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
+
+# (flag, TrainConfig field, type, help)
+_OPTIONS = [
+    ("--name", "name", str, "experiment name (default: the dataset's name)"),
+    ("--epochs", "epochs", int, "epochs to train"),
+    ("--preset", "preset", str, f"model size: {' | '.join(PRESETS)}"),
+    ("--batch-size", "batch_size", int, "segments per batch"),
+    ("--lr", "learning_rate", float, "learning rate"),
+    ("--latent-dim", "latent_dim", int, "latent size (default: the preset's)"),
+    ("--beta", "beta", float, "KL weight after warm-up"),
+    ("--val-fraction", "val_fraction", float, "share of clips held out for validation"),
+    ("--preview-every", "preview_every", int, "write previews every N epochs (0: never)"),
+    ("--seed", "seed", int, "random seed"),
+    ("--device", "device", str, "auto | cpu | cuda"),
+    ("--keep-recent", "keep_recent", int, "checkpoints kept: the newest N (0 keeps all)"),
+    ("--keep-best", "keep_best", int, "... plus the best N by validation loss"),
+]
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    train = subparsers.add_parser("train", parents=[common], help="train a model on a dataset")
+    train.add_argument("dataset", help="dataset name (see `distill dataset list`)")
+    for flag, field, kind, text in _OPTIONS:
+        default = DEFAULTS[field]
+        train.add_argument(flag, dest=field, type=kind, default=None,
+                           help=text if default is None else f"{text} (default: {default})")
+    train.set_defaults(run=run_train)
+
+    resume = subparsers.add_parser("resume", parents=[common],
+                                   help="resume a stopped, failed or interrupted experiment")
+    resume.add_argument("experiment", help="experiment id (see `distill experiments`)")
+    resume.add_argument("--epochs", type=int, default=None, help="train up to this many epochs in all")
+    resume.set_defaults(run=run_resume)
+
+    experiments = subparsers.add_parser("experiments", parents=[common], help="list experiments")
+    experiments.add_argument("--json", action="store_true", help="machine-readable output")
+    experiments.set_defaults(run=run_experiments)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    values = {field: getattr(args, field) for _, field, _, _ in _OPTIONS if getattr(args, field) is not None}
+    config = TrainConfig(dataset=args.dataset, **values)
+    job = start_training(workspace_from(args), config)
+    print(f"experiment {job.experiment_id}  ({job.experiment_dir})")
+    return follow(job)
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    job = resume_training(workspace_from(args), args.experiment, epochs=args.epochs)
+    print(f"resuming {job.experiment_id}")
+    return follow(job)
+
+
+def run_experiments(args: argparse.Namespace) -> int:
+    ws = workspace_from(args)
+    if args.json:
+        print(json.dumps(list_experiments(ws), indent=2))
+        return 0
+    table = experiments_table(ws)
+    print(table.to_string(index=False) if len(table) else "no experiments yet: start one with `distill train DATASET`")
+    return 0
+
+
+def follow(job: BackgroundJob) -> int:
+    """Print the job's events until it ends. Ctrl-C asks for a graceful stop (the job
+    finishes its batch and checkpoints); a second Ctrl-C quits at once."""
+    seen, stopping = 0, False
+    while True:
+        try:
+            for event in job.events(start=seen):
+                seen += 1
+                _print_event(event)
+            break
+        except KeyboardInterrupt:
+            if stopping:
+                raise
+            stopping = True
+            print("\nstopping after the current batch (Ctrl-C again to quit at once)…", flush=True)
+            job.cancel()
+    outcome = job.outcome
+    if isinstance(outcome, Failed):
+        print(f"error: training failed: {outcome.message}", file=sys.stderr)
+        return 1
+    if isinstance(outcome, Cancelled):
+        print(f"stopped. Resume with: distill resume {getattr(job, 'experiment_id', '')}")
+        return 130 if stopping else 0
+    return 0
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    filled = round(width * done / max(1, total))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def _print_event(event) -> None:
+    if isinstance(event, Started):
+        start = f" from epoch {event.start_epoch}" if event.start_epoch else ""
+        print(f"training on {event.device}{start}: {event.message}", flush=True)
+    elif isinstance(event, EpochFinished):
+        m = event.metrics
+        eta = (event.total_epochs - event.epoch) * event.seconds
+        print(f"{_bar(event.epoch, event.total_epochs)} {event.epoch:>4}/{event.total_epochs}  "
+              f"train {m['train_loss']:.4f}  val {m['val_loss']:.4f}  (recon {m['val_recon']:.3f}, "
+              f"kl {m['val_kl']:.2f})  {event.seconds:.1f} s/epoch  ETA {int(eta // 60)}:{int(eta % 60):02d}",
+              flush=True)
+    elif isinstance(event, PreviewWritten):
+        print(f"      previews for epoch {event.epoch}: {len(event.paths)} files", flush=True)
+    elif isinstance(event, Warning):
+        print(f"warning: {event.message}", flush=True)
+    elif isinstance(event, Finished):
+        print(f"finished after epoch {event.epoch}", flush=True)
+    elif isinstance(event, Cancelled):
+        print(f"cancelled at epoch {event.epoch}; checkpoint {event.checkpoint}", flush=True)
+    elif isinstance(event, CheckpointWritten):
+        pass  # one line per epoch is enough; checkpoints are listed by `distill experiments`

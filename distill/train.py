@@ -1,0 +1,572 @@
+"""Training: `TrainConfig`, and `TrainingJob`, which trains a ConvVAE on a background thread.
+
+A job publishes events (see `distill.jobs`), writes a checkpoint after every epoch, previews
+every `preview_every` epochs, and one line per epoch to metrics.jsonl. `cancel()` finishes
+the current batch, checkpoints and ends as `cancelled`; any exception ends it as `failed`
+with the message in experiment.json. Either resumes exactly from its last checkpoint.
+
+Exactness: every random draw comes from a generator seeded by (seed, epoch) for the batch
+order and (seed, global step) for the VAE's noise, so a resumed run replays the same
+numbers as an uninterrupted one. Reported losses use the final β (not the warm-up's), so
+the curve is comparable from the first epoch to the last.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import random
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from distill import DistillError
+from distill.audio import AudioSettings, read_audio, resolve_device
+from distill.checkpoints import (CheckpointInfo, Retention, append_metrics, checkpoint_summary, list_checkpoints,
+                                 load_checkpoint, now_iso, read_experiment, read_metrics, save_checkpoint,
+                                 truncate_metrics, write_experiment)
+from distill.data import TrainingData, clip_path, load_dataset, prepare_training_data
+from distill.jobs import (BackgroundJob, Cancelled, CheckpointWritten, EpochFinished, Finished, PreviewWritten,
+                          Started, Warning)
+from distill.model import ConvVAE, KLSchedule, ModelConfig, preset, vae_loss
+from distill.previews import PreviewItem, write_previews
+from distill.workspace import Workspace, sanitize_filename
+
+_KL = KLSchedule()
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run is made of. These defaults are the only ones: the CLI and
+    the UI read them from here."""
+
+    dataset: str
+    name: str | None = None  # the experiment's display name; defaults to the dataset's
+    preset: str = "default"  # "tiny" (tests, quick looks) or "default"
+    epochs: int = 50
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    lr_decay: float = 0.98  # per epoch (ExponentialLR): needs no total, so a run can be extended
+    latent_dim: int | None = None  # None: the preset's
+    beta: float = _KL.beta
+    kl_warmup_epochs: int = _KL.warmup_epochs
+    free_bits: float = _KL.free_bits
+    val_fraction: float = 0.15
+    preview_every: int = 5  # 0: no previews
+    preview_samples: int = 2
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    keep_recent: int = 3  # checkpoints kept: the newest N (0 keeps all) ...
+    keep_best: int = 1  # ... plus the best N by validation loss
+    grad_clip: float = 5.0
+
+    def __post_init__(self) -> None:
+        preset(self.preset)
+        checks = [
+            (self.epochs >= 1, "epochs must be at least 1"),
+            (self.batch_size >= 1, "batch size must be at least 1"),
+            (self.learning_rate > 0, "learning rate must be positive"),
+            (0 < self.lr_decay <= 1, "lr_decay must be in (0, 1]"),
+            (self.latent_dim is None or self.latent_dim >= 1, "latent size must be at least 1"),
+            (self.beta >= 0 and self.free_bits >= 0, "beta and free bits cannot be negative"),
+            (0 < self.val_fraction < 1, "validation fraction must be between 0 and 1"),
+            (self.preview_every >= 0 and self.preview_samples >= 0, "preview settings cannot be negative"),
+            (self.device in ("auto", "cpu", "cuda"), f"unknown device {self.device!r}: use auto, cpu or cuda"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise DistillError(message)
+        Retention(self.keep_recent, self.keep_best)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    def model_config(self) -> ModelConfig:
+        base = preset(self.preset)
+        return replace(base, latent_dim=self.latent_dim) if self.latent_dim else base
+
+    @property
+    def kl_schedule(self) -> KLSchedule:
+        return KLSchedule(self.beta, self.kl_warmup_epochs, self.free_bits)
+
+    @property
+    def retention(self) -> Retention:
+        return Retention(self.keep_recent, self.keep_best)
+
+
+# -- one trainer per workspace -------------------------------------------------------------
+
+class WorkspaceLock:
+    """An exclusive `flock` on `<workspace>/training.lock`, held while a job trains. The
+    kernel drops it when the process dies (even by kill -9), which is how a `running`
+    experiment with no live trainer is recognised as interrupted."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, experiment_id: str) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = self.holder(self.path) or {}
+            raise DistillError(f"a training is already running in this workspace (experiment "
+                               f"{holder.get('experiment_id', '?')}, process {holder.get('pid', '?')}); "
+                               "stop it or wait for it to finish") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"experiment_id": experiment_id, "pid": os.getpid(), "since": now_iso()}).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @staticmethod
+    def holder(path: Path) -> dict[str, Any] | None:
+        """Who trains now, or None when nobody does."""
+        if not path.exists():
+            return None
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                try:
+                    return json.loads(os.pread(fd, 4096, 0) or b"{}")
+                except ValueError:
+                    return {}
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
+
+_jobs: dict[Path, "TrainingJob"] = {}
+
+
+def current_job(ws: Workspace) -> "TrainingJob | None":
+    """The job this process started last in `ws` (running or finished), if any."""
+    return _jobs.get(ws.root)
+
+
+# -- experiments ---------------------------------------------------------------------------
+
+def _new_experiment_id(ws: Workspace, name: str) -> str:
+    stem = re.sub(r"[^\w.-]+", "-", sanitize_filename(name, "experiment")).strip("-") or "experiment"
+    base = f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
+    candidate, counter = base, 2
+    while ws.experiment_dir(candidate).exists():
+        candidate, counter = f"{base}-{counter}", counter + 1
+    return candidate
+
+
+def experiment_status(ws: Workspace, record: dict[str, Any]) -> str:
+    """The stored status, except that `running` with no live trainer reads `interrupted`."""
+    status = record.get("status", "unknown")
+    if status == "running":
+        holder = WorkspaceLock.holder(ws.lock_path)
+        if not holder or holder.get("experiment_id") != record.get("id"):
+            return "interrupted"
+    return status
+
+
+def list_experiments(ws: Workspace) -> list[dict[str, Any]]:
+    """Every experiment record, newest first, with its live status."""
+    records = []
+    for folder in ws.experiments_dir.iterdir():
+        if (folder / "experiment.json").exists():
+            try:
+                record = read_experiment(folder)
+            except DistillError:
+                continue
+            records.append({**record, "status": experiment_status(ws, record)})
+    return sorted(records, key=lambda r: r.get("created", ""), reverse=True)
+
+
+def get_experiment(ws: Workspace, experiment_id: str) -> dict[str, Any]:
+    folder = ws.experiment_dir(experiment_id)
+    if not (folder / "experiment.json").exists():
+        known = ", ".join(r["id"] for r in list_experiments(ws)[:10]) or "none yet"
+        raise DistillError(f"no experiment {experiment_id!r} (have: {known})")
+    record = read_experiment(folder)
+    return {**record, "status": experiment_status(ws, record)}
+
+
+def experiments_table(ws: Workspace) -> pd.DataFrame:
+    rows = [{
+        "id": r["id"], "name": r.get("name"), "dataset": r.get("dataset"), "status": r["status"],
+        "epoch": r.get("epoch", 0), "epochs": r.get("config", {}).get("epochs"),
+        "best val loss": (r.get("best_metric") or {}).get("val_loss"),
+        "best": ((r.get("checkpoints") or {}).get("best") or {}).get("epoch"),
+        "checkpoints (MB)": r.get("checkpoint_total_mb", 0.0), "updated": r.get("updated", ""),
+    } for r in list_experiments(ws)]
+    columns = ["id", "name", "dataset", "status", "epoch", "epochs", "best val loss", "best", "checkpoints (MB)",
+               "updated"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+# -- disk space ----------------------------------------------------------------------------
+
+def estimate_disk_need(config: TrainConfig, settings: AudioSettings, epochs_left: int) -> dict[str, int]:
+    """Bytes this run's checkpoints and previews will take at most."""
+    model_config = config.model_config()
+    params = sum(p.numel() for p in ConvVAE(replace(model_config, n_mels=settings.n_mels)).parameters())
+    checkpoint = params * 4 * 3 + 256_000  # weights + Adam's two moments + the rest
+    kept = epochs_left if config.keep_recent == 0 else min(epochs_left, config.keep_recent + config.keep_best)
+    checkpoints = checkpoint * (kept + 1)  # + the one being written beside the old ones
+    seconds = settings.frames_to_seconds(model_config.segment_frames)
+    per_preview = (config.preview_samples + 4) * (int(seconds * settings.sample_rate) * 2 + 44)
+    n_previews = epochs_left // config.preview_every + 1 if config.preview_every else 0
+    return {"checkpoints": checkpoints, "previews": per_preview * n_previews,
+            "total": checkpoints + per_preview * n_previews + 1_000_000}
+
+
+def check_disk_space(folder: Path, need: dict[str, int]) -> None:
+    free = shutil.disk_usage(folder).free
+    if free < need["total"]:
+        mb = lambda n: f"{n / 1e6:.1f} MB"  # noqa: E731
+        raise DistillError(f"not enough disk space in {folder}: this run needs about {mb(need['total'])} "
+                           f"(checkpoints {mb(need['checkpoints'])}, previews {mb(need['previews'])}) "
+                           f"but only {mb(free)} is free")
+
+
+# -- RNG state as plain values (weights_only-loadable) -------------------------------------
+
+def capture_rng() -> dict[str, Any]:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    return {"torch": torch.get_rng_state(),
+            "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+            "python": {"version": version, "state": list(internal), "gauss_next": gauss_next},
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _seeded(seed: int, counter: int, device: torch.device | str = "cpu") -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + counter)
+
+
+# -- the job -------------------------------------------------------------------------------
+
+@dataclass
+class _Progress:
+    """Where training stands; all of it goes into every checkpoint."""
+
+    epoch: int = 0  # epochs completed
+    global_step: int = 0
+    batch_in_epoch: int = 0  # batches done in epoch + 1 (a mid-epoch stop)
+    sums: tuple[float, float, int] = (0.0, 0.0, 0)  # the unfinished epoch's recon sum, KL sum, items
+    best_val_loss: float | None = None
+
+
+class TrainingJob(BackgroundJob):
+    name = "distill-training"
+
+    def __init__(self, ws: Workspace, experiment_id: str, config: TrainConfig,
+                 resume_state: dict[str, Any] | None = None):
+        super().__init__()
+        self.ws = ws
+        self.experiment_id = experiment_id
+        self.experiment_dir = ws.experiment_dir(experiment_id)
+        self.config = config
+        self.resume_state = resume_state
+        self.lock = WorkspaceLock(ws.lock_path)
+        self.started_at = time.time()
+        self.device = resolve_device(config.device)
+
+    # -- bookkeeping --------------------------------------------------------------------
+    def _update_record(self, **changes: Any) -> None:
+        record = read_experiment(self.experiment_dir)
+        record.update(changes)
+        record.update(checkpoint_summary(self.experiment_dir))
+        write_experiment(self.experiment_dir, record)
+
+    def on_failure(self, message: str, details: str) -> None:
+        try:  # the disk may be the very thing that failed: best effort
+            self._update_record(status="failed", error=message)
+        except Exception:  # noqa: BLE001
+            pass
+
+    # -- the run ------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            self._train()
+        finally:
+            self.lock.release()
+
+    def _train(self) -> None:
+        config, device = self.config, self.device
+        settings = AudioSettings()
+        model_config = config.model_config()
+        if self.resume_state:
+            settings = AudioSettings.from_dict(self.resume_state["audio_settings"])
+            model_config = ModelConfig.from_dict(self.resume_state["model_config"])
+        data = prepare_training_data(self.ws, config.dataset, settings, model_config.segment_frames,
+                                     config.val_fraction, config.seed)
+        if self.resume_state and self.resume_state["dataset_fingerprint"] != data.fingerprint:
+            raise DistillError(f"dataset {config.dataset!r} has changed since this experiment started "
+                               "(clips added, removed or edited), so it cannot resume exactly; "
+                               "start a new training instead")
+        if not self.resume_state:
+            feats = data.train
+            model_config = replace(model_config, n_mels=settings.n_mels).with_feature_stats(
+                feats.mean().item(), feats.std().item(), feats.max().item() + 1.0)
+
+        torch.manual_seed(config.seed)
+        model = ConvVAE(model_config).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
+        progress = _Progress()
+        if self.resume_state:
+            state = self.resume_state
+            model.load_state_dict(state["model_state"])
+            optimizer.load_state_dict(state["optimizer_state"])
+            scheduler.load_state_dict(state["scheduler_state"])
+            restore_rng(state["rng"])
+            progress = _Progress(state["epoch"], state["global_step"], state.get("batch_in_epoch", 0),
+                                 tuple(state.get("epoch_sums", (0.0, 0.0, 0))), state.get("best_val_loss"))
+
+        self._update_record(status="running", error=None, device=str(device), pid=os.getpid(),
+                            model_config=model_config.to_dict(), audio_settings=settings.to_dict(),
+                            dataset_fingerprint=data.fingerprint, train_clips=len(data.train_clips),
+                            val_clips=len(data.val_clips), epoch=progress.epoch)
+        self.publish(Started(experiment_id=self.experiment_id, start_epoch=progress.epoch,
+                             total_epochs=config.epochs, device=str(device),
+                             message=f"{data.train.shape[0]} training / {data.val.shape[0]} validation segments"))
+        items = self._preview_items(data, settings, model_config.segment_frames)
+        train, val = data.train.to(device), data.val.to(device)
+
+        def save(info_val_loss: float | None, train_loss: float | None, batch_in_epoch: int = 0) -> CheckpointInfo:
+            state = {
+                "epoch": progress.epoch, "global_step": progress.global_step, "batch_in_epoch": batch_in_epoch,
+                "epoch_sums": list(progress.sums), "best_val_loss": progress.best_val_loss,
+                "model_config": model_config.to_dict(), "audio_settings": settings.to_dict(),
+                "train_config": config.to_dict(), "dataset_fingerprint": data.fingerprint,
+                "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+                "scheduler_state": scheduler.state_dict(), "rng": capture_rng(),
+                "metrics": {"train_loss": train_loss, "val_loss": info_val_loss},
+            }
+            info = save_checkpoint(self.experiment_dir / "checkpoints", state, epoch=progress.epoch,
+                                   global_step=progress.global_step, train_loss=train_loss,
+                                   val_loss=info_val_loss, retention=config.retention, batch_in_epoch=batch_in_epoch)
+            self.publish(CheckpointWritten(epoch=progress.epoch, path=str(info.path), size_bytes=info.size_bytes))
+            return info
+
+        while progress.epoch < config.epochs:
+            epoch = progress.epoch + 1
+            started = time.perf_counter()
+            finished_epoch = self._train_epoch(model, optimizer, train, epoch, progress)
+            if not finished_epoch:
+                info = save(None, None, batch_in_epoch=progress.batch_in_epoch)
+                self._end_cancelled(info)
+                return
+            scheduler.step()
+            recon_sum, kl_sum, count = progress.sums
+            beta = config.beta
+            metrics = {"epoch": epoch, "train_loss": (recon_sum + beta * kl_sum) / count,
+                       **self._validate(model, val), "train_recon": recon_sum / count, "train_kl": kl_sum / count,
+                       "beta": config.kl_schedule.beta_at(epoch), "lr": optimizer.param_groups[0]["lr"],
+                       "global_step": progress.global_step}
+            progress.epoch, progress.batch_in_epoch, progress.sums = epoch, 0, (0.0, 0.0, 0)
+            if progress.best_val_loss is None or metrics["val_loss"] < progress.best_val_loss:
+                progress.best_val_loss = metrics["val_loss"]
+            info = save(metrics["val_loss"], metrics["train_loss"])
+            metrics["seconds"] = time.perf_counter() - started
+            metrics["time"] = now_iso()
+            append_metrics(self.experiment_dir, metrics)
+            self._update_record(epoch=epoch)
+            self.publish(EpochFinished(epoch=epoch, total_epochs=config.epochs, metrics=metrics,
+                                       seconds=metrics["seconds"]))
+            if config.preview_every and (epoch % config.preview_every == 0 or epoch == config.epochs):
+                self._write_previews(model, epoch, settings, items, data.train)
+            if self.cancel_requested and epoch < config.epochs:
+                self._end_cancelled(info)
+                return
+        self._update_record(status="completed", finished=now_iso())
+        self.publish(Finished(epoch=progress.epoch))
+
+    def _train_epoch(self, model: ConvVAE, optimizer: torch.optim.Optimizer, train: torch.Tensor, epoch: int,
+                     progress: _Progress) -> bool:
+        """One epoch (or the rest of one, after a mid-epoch resume). False when cancelled
+        before its last batch."""
+        config = self.config
+        model.train()
+        beta = config.kl_schedule.beta_at(epoch)
+        order = torch.randperm(train.shape[0], generator=_seeded(config.seed, epoch))
+        batches = list(order.split(config.batch_size))
+        recon_sum, kl_sum, count = progress.sums
+        for index in range(progress.batch_in_epoch, len(batches)):
+            batch = train[batches[index].to(train.device)]
+            noise = _seeded(config.seed, progress.global_step, train.device)
+            decoded, mu, logvar = model(batch, generator=noise)
+            terms = vae_loss(batch, decoded, mu, logvar, beta, config.free_bits)
+            optimizer.zero_grad(set_to_none=True)
+            terms.total.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            n = batch.shape[0]
+            recon_sum, kl_sum, count = recon_sum + terms.recon.item() * n, kl_sum + terms.kl.item() * n, count + n
+            progress.global_step += 1
+            progress.batch_in_epoch, progress.sums = index + 1, (recon_sum, kl_sum, count)
+            if self.cancel_requested and index + 1 < len(batches):
+                return False
+        return True
+
+    @torch.no_grad()
+    def _validate(self, model: ConvVAE, val: torch.Tensor) -> dict[str, float]:
+        model.eval()
+        recon_sum = kl_sum = 0.0
+        for batch in val.split(64):
+            mu, logvar = model.encode(batch)
+            terms = vae_loss(batch, model.decode(mu), mu, logvar, self.config.beta, 0.0)
+            recon_sum += terms.recon.item() * batch.shape[0]
+            kl_sum += terms.kl.item() * batch.shape[0]
+        model.train()
+        n = max(1, val.shape[0])
+        return {"val_loss": (recon_sum + self.config.beta * kl_sum) / n, "val_recon": recon_sum / n,
+                "val_kl": kl_sum / n}
+
+    def _preview_items(self, data: TrainingData, settings: AudioSettings, frames: int) -> list[PreviewItem]:
+        """The opening segment (the attack) of the first two validation clips, with their real audio."""
+        items = []
+        for clip in data.val_clips[:2]:
+            try:
+                mel = data.clip_features[clip]
+                segment = torch.nn.functional.pad(mel[:, :frames], (0, max(0, frames - mel.shape[1])),
+                                                  value=float(mel.min()))
+                audio = read_audio(clip_path(self.ws, self.config.dataset, clip), settings.sample_rate)
+                items.append(PreviewItem(clip, 0, segment, audio[: frames * settings.hop_length]))
+            except Exception as exc:  # noqa: BLE001
+                self.publish(Warning(message=f"no reconstruction preview for {clip}: {exc}"))
+        return items
+
+    def _write_previews(self, model: ConvVAE, epoch: int, settings: AudioSettings, items: list[PreviewItem],
+                        train: torch.Tensor) -> None:
+        paths, errors = write_previews(model, self.experiment_dir, epoch, settings, items, train,
+                                       self.config.preview_samples, seed=self.config.seed + epoch)
+        for message in errors:
+            self.publish(Warning(message=message))
+        if paths:
+            self.publish(PreviewWritten(epoch=epoch, paths=tuple(str(p) for p in paths)))
+
+    def _end_cancelled(self, info: CheckpointInfo) -> None:
+        self._update_record(status="cancelled")
+        self.publish(Cancelled(epoch=info.epoch, checkpoint=str(info.path)))
+
+
+# -- starting and resuming -----------------------------------------------------------------
+
+def _launch(ws: Workspace, job: TrainingJob, settings: AudioSettings, epochs_left: int) -> TrainingJob:
+    check_disk_space(ws.experiments_dir, estimate_disk_need(job.config, settings, epochs_left))
+    job.lock.acquire(job.experiment_id)
+    try:
+        _jobs[ws.root] = job
+        job._update_record(status="running", error=None)
+        job.start()
+    except BaseException:
+        job.lock.release()
+        raise
+    return job
+
+
+def _usable_clip_count(ws: Workspace, dataset: str) -> int:
+    return len(load_dataset(ws, dataset).usable_clips)
+
+
+def start_training(ws: Workspace, config: TrainConfig) -> TrainingJob:
+    """Create an experiment and start training it on a background thread. Refuses (with a
+    DistillError) when another job trains in this workspace, the dataset is unusable, or the
+    disk is too full."""
+    if _usable_clip_count(ws, config.dataset) < 2:
+        raise DistillError(f"dataset {config.dataset!r} needs at least 2 usable clips to train "
+                           "(one for training, one for validation)")
+    resolve_device(config.device)
+    name = config.name or config.dataset
+    experiment_id = _new_experiment_id(ws, name)
+    folder = ws.experiment_dir(experiment_id)
+    folder.mkdir(parents=True)
+    write_experiment(folder, {"id": experiment_id, "name": name, "dataset": config.dataset,
+                              "config": config.to_dict(), "status": "created", "created": now_iso(),
+                              "epoch": 0})
+    job = TrainingJob(ws, experiment_id, replace(config, name=name))
+    try:
+        return _launch(ws, job, AudioSettings(), config.epochs)
+    except DistillError:
+        shutil.rmtree(folder, ignore_errors=True)  # nothing happened yet: leave no empty experiment
+        raise
+
+
+def find_resume_checkpoint(experiment_dir: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    """The newest checkpoint that passes verification, and a message for each newer one that
+    did not. (None, []) when the experiment has no checkpoint at all. Raises when there are
+    checkpoints but none is usable: a resume never quietly starts from scratch."""
+    infos = list_checkpoints(experiment_dir / "checkpoints")
+    problems: list[str] = []
+    for info in reversed(infos):
+        try:
+            return load_checkpoint(info.path), problems
+        except DistillError as exc:
+            problems.append(str(exc))
+    if infos:
+        raise DistillError(f"cannot resume {experiment_dir.name}: no checkpoint passes verification ("
+                           + "; ".join(problems) + "). Start a new training instead.")
+    return None, []
+
+
+def resume_training(ws: Workspace, experiment_id: str, epochs: int | None = None) -> TrainingJob:
+    """Resume a cancelled, failed or interrupted experiment (or extend a completed one with
+    more `epochs`) from its newest verifiable checkpoint, in the same experiment."""
+    record = get_experiment(ws, experiment_id)
+    config = TrainConfig.from_dict(record["config"])
+    if record["status"] == "running":
+        raise DistillError(f"experiment {experiment_id} is running now")
+    if epochs is not None:
+        config = replace(config, epochs=epochs)
+    state, problems = find_resume_checkpoint(ws.experiment_dir(experiment_id))
+    done = state["epoch"] if state else 0
+    if done >= config.epochs:
+        raise DistillError(f"experiment {experiment_id} has already trained all {config.epochs} epochs; "
+                           "pass more epochs to train further")
+    job = TrainingJob(ws, experiment_id, config, resume_state=state)
+    folder = ws.experiment_dir(experiment_id)
+    truncate_metrics(folder, done)
+    if problems:
+        job.publish(Warning(message=f"resuming from epoch {done}: newer checkpoints failed verification: "
+                                    + "; ".join(problems)))
+    if state is None:
+        if read_metrics(folder):
+            raise DistillError(f"cannot resume {experiment_id}: its checkpoints are gone")
+        job.publish(Warning(message="no checkpoint was written yet: starting this experiment from epoch 1"))
+    write_experiment(folder, {**record, "config": config.to_dict()})
+    settings = AudioSettings.from_dict(state["audio_settings"]) if state else AudioSettings()
+    return _launch(ws, job, settings, config.epochs - done)
