@@ -1,0 +1,911 @@
+"""Datasets: a user's clips in a folder with a manifest, checked file by file on the way in,
+and the cached log-mels and train/validation segments the trainer asks for.
+
+On disk::
+
+    datasets/<name>/clips/<clip>          byte-for-byte copies of the imported files
+    datasets/<name>/dataset.json          the manifest (written atomically)
+    cache/features/<key>.pt               one clip's log-mel, key = sha256(clip bytes + AudioSettings)
+
+What the manifest keeps. `clips` lists only the clips that are in the dataset (status "ok"
+or "warning", each with its sha256, duration, rate, channels, peak, clipping and silence).
+Files refused at import are never copied; the latest import's refusals are kept under
+`last_import.rejected` so `Dataset.to_dict()` (and `distill dataset show --json`) can list them
+after the kept clips, with status "rejected" and `"in_dataset": false`. The next import
+replaces that list. A clip whose file has gone missing stays in the manifest but is shown as
+"rejected" (reason: missing) and is not used for training.
+
+Each file is read in blocks, never whole: peak, clipping, silence and non-finite samples are
+counted while streaming. Refused: not audio / unreadable / truncated, empty, silent (peak
+below SILENCE_DBFS), non-finite samples, longer than MAX_CLIP_SECONDS, absurd sample rates.
+Kept with a warning: shorter than one training segment (it will be padded), heavy clipping,
+mostly silence. A file byte-identical to a clip already in the dataset is skipped as a
+duplicate. Nothing about one file stops the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import shutil
+import struct
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import soundfile as sf
+import torch
+import torch.nn.functional as F
+
+from distill import DistillError
+from distill.audio import LOG_MEL_FLOOR, AudioSettings, log_mel, read_audio
+from distill.model import PRESETS
+from distill.workspace import (Workspace, atomic_path, atomic_write_json, atomic_write_text, read_json,
+                               sanitize_filename)
+
+try:  # advisory lock around manifest updates (POSIX); elsewhere updates are simply unlocked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+MANIFEST_NAME = "dataset.json"
+MANIFEST_FORMAT = "distill-dataset"
+MANIFEST_VERSION = 1
+CLIPS_DIR = "clips"
+
+MAX_CLIP_SECONDS = 30 * 60  # longer files are refused (read at call time: tests lower it)
+MIN_SAMPLE_RATE = 4000
+SILENCE_DBFS = -60.0  # a file whose peak is below this is silent; a window whose RMS is, is silence
+CLIPPING_LEVEL = 0.999  # |x| at or above this counts as a clipped sample
+HEAVY_CLIPPING_FRACTION = 0.001  # warn when 0.1% of samples or more are clipped
+MOSTLY_SILENT_FRACTION = 0.8  # warn when 80% or more of a clip is silence
+MIN_TRAINING_SECONDS = 30.0  # less usable audio than this gets a warning
+# The shortest training segment any preset uses (tiny: 32 frames at hop 256, 22050 Hz ≈ 0.37 s).
+DEFAULT_SEGMENT_SECONDS = AudioSettings().frames_to_seconds(min(p.segment_frames for p in PRESETS.values()))
+
+# What a folder import picks up; a file named explicitly is always tried, whatever its name.
+AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
+                              ".aifc", ".w64", ".rf64", ".caf", ".au", ".snd"})
+READ_BLOCK_FRAMES = 65536
+SILENCE_WINDOW_FRAMES = 1024  # divides READ_BLOCK_FRAMES, so windows never straddle blocks
+FEATURE_CACHE_VERSION = 1  # bump when log-mel computation changes meaning
+EXAMPLE_MARKER = ".example-created"  # in datasets/: the example was offered once; never again
+
+OK, WARNING, REJECTED, DUPLICATE = "ok", "warning", "rejected", "duplicate"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.2f}%" if fraction < 0.001 else f"{100 * fraction:.1f}%"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+# --- one clip ------------------------------------------------------------------------------
+
+@dataclass
+class Clip:
+    """One file: what it is, what we measured, and whether it is fit to train on."""
+
+    name: str  # the file name inside clips/ (for a refused file: the name it would have had)
+    status: str  # "ok" | "warning" | "rejected"
+    reason: str = ""  # why not ok; several reasons are joined with "; "
+    duration: float = 0.0  # seconds
+    sample_rate: int = 0
+    channels: int = 0
+    frames: int = 0
+    format: str = ""  # soundfile's names, e.g. "WAV" / "PCM_24"
+    subtype: str = ""
+    sha256: str = ""  # of the file's bytes
+    size_bytes: int = 0
+    peak: float = 0.0  # max |sample| over all channels, full scale = 1.0
+    clipping_fraction: float = 0.0  # samples at or above CLIPPING_LEVEL / all samples
+    silent_fraction: float = 0.0  # 1024-frame windows with RMS below SILENCE_DBFS / all windows
+    source: str = ""  # the original file name
+    added: str = ""  # ISO time of import
+    mtime_ns: int = 0  # of the copy in clips/: a changed file is re-hashed before training
+
+    @property
+    def usable(self) -> bool:
+        return self.status in (OK, WARNING)
+
+    @property
+    def peak_dbfs(self) -> float:
+        return 20 * np.log10(self.peak) if self.peak > 0 else float("-inf")
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["peak_dbfs"] = round(self.peak_dbfs, 2) if self.peak > 0 else None
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Clip":
+        return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
+
+
+def _reject(clip: Clip, reason: str) -> Clip:
+    clip.status, clip.reason = REJECTED, reason
+    return clip
+
+
+def _error_text(exc: BaseException) -> str:
+    return str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
+
+
+@dataclass
+class _Scan:
+    frames: int = 0
+    peak: float = 0.0
+    clipped: int = 0
+    nonfinite: int = 0
+    silent_windows: int = 0
+    windows: int = 0
+    error: str = ""
+
+
+def _scan(sound: sf.SoundFile, limit_frames: int) -> _Scan:
+    """Stream the file once, block by block, counting what check_clip needs."""
+    scan = _Scan()
+    threshold = 10 ** (SILENCE_DBFS / 20)
+    try:
+        while scan.frames <= limit_frames:
+            block = sound.read(READ_BLOCK_FRAMES, dtype="float64", always_2d=True)
+            if not len(block):
+                break
+            finite = np.isfinite(block)
+            if not finite.all():
+                scan.nonfinite += int(block.size - finite.sum())
+                block = np.where(finite, block, 0.0)
+            magnitude = np.abs(block)
+            scan.peak = max(scan.peak, float(magnitude.max()))
+            scan.clipped += int(np.count_nonzero(magnitude >= CLIPPING_LEVEL))
+            power = np.mean(block * block, axis=1)
+            starts = np.arange(0, len(power), SILENCE_WINDOW_FRAMES)
+            counts = np.diff(np.append(starts, len(power)))
+            rms = np.sqrt(np.add.reduceat(power, starts) / counts)
+            scan.silent_windows += int(np.count_nonzero(rms < threshold))
+            scan.windows += len(starts)
+            scan.frames += len(block)
+    except (sf.SoundFileError, RuntimeError, ValueError) as exc:
+        scan.error = _error_text(exc)
+    return scan
+
+
+def _wav_data_shortfall(path: Path) -> tuple[int, int] | None:
+    """(bytes the WAV header promises, bytes present) when the data chunk is cut short.
+    libsndfile quietly shrinks a truncated WAV to what is there, so look ourselves."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+            return None
+        endian = "<" if head[:4] == b"RIFF" else ">"
+        position = 12
+        while position + 8 <= size:
+            handle.seek(position)
+            chunk_id, chunk_size = struct.unpack(endian + "4sI", handle.read(8))
+            if chunk_id == b"data":
+                available = size - position - 8
+                if chunk_size in (0, 0xFFFFFFFF):  # streaming writers leave the size open
+                    return None
+                return (chunk_size, available) if chunk_size > available else None
+            position += 8 + chunk_size + (chunk_size & 1)
+    return None
+
+
+def check_clip(path: str | Path, segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
+               name: str | None = None) -> Clip:
+    """Validate one file without loading it whole. Never raises for a bad file: the verdict
+    is in `status` and `reason`. `name` defaults to the sanitised file name."""
+    path = Path(path)
+    clip = Clip(name=name or sanitize_filename(path.name, "clip"), status=OK, source=path.name)
+    try:
+        clip.size_bytes = path.stat().st_size
+        sound = sf.SoundFile(str(path))
+    except (sf.SoundFileError, RuntimeError, OSError, TypeError, ValueError) as exc:
+        return _reject(clip, f"not audio, or unreadable ({_error_text(exc)})")
+    with sound:
+        clip.sample_rate, clip.channels = int(sound.samplerate), int(sound.channels)
+        clip.format, clip.subtype = sound.format, sound.subtype
+        declared = int(sound.frames) if 0 <= sound.frames < 2 ** 62 else -1
+        if clip.sample_rate < MIN_SAMPLE_RATE:
+            return _reject(clip, f"sample rate {clip.sample_rate} Hz is too low to use "
+                                 f"(need at least {MIN_SAMPLE_RATE} Hz)")
+        limit = int(MAX_CLIP_SECONDS * clip.sample_rate)
+        too_long = (f"too long: {{:.1f}} min (the limit is {MAX_CLIP_SECONDS / 60:g} min; "
+                    f"cut it into shorter clips)")
+        if declared > limit:
+            clip.frames, clip.duration = declared, declared / clip.sample_rate
+            return _reject(clip, too_long.format(clip.duration / 60))
+        scan = _scan(sound, limit)
+
+    clip.frames = scan.frames
+    clip.duration = scan.frames / clip.sample_rate
+    clip.peak = scan.peak
+    clip.clipping_fraction = scan.clipped / max(1, scan.frames * clip.channels)
+    clip.silent_fraction = scan.silent_windows / max(1, scan.windows)
+    if scan.error:
+        return _reject(clip, f"truncated or corrupt: decoding failed after {clip.duration:.2f} s ({scan.error})")
+    if declared > scan.frames and (clip.format in ("WAV", "WAVEX", "FLAC", "AIFF")
+                                   or declared - scan.frames > 4 * 1152):  # MP3 counts are fuzzy
+        return _reject(clip, f"truncated: the header promises {declared / clip.sample_rate:.2f} s, "
+                             f"only {clip.duration:.2f} s could be read")
+    if clip.format in ("WAV", "WAVEX"):
+        shortfall = _wav_data_shortfall(path)
+        if shortfall:
+            promised, present = shortfall
+            return _reject(clip, f"truncated: the WAV header promises {promised} bytes of audio "
+                                 f"(≈{clip.duration * promised / max(1, present):.2f} s), the file holds "
+                                 f"{present} ({clip.duration:.2f} s)")
+    if scan.frames == 0:
+        return _reject(clip, "empty: the file holds no audio frames")
+    if scan.frames > limit:
+        return _reject(clip, too_long.format(clip.duration / 60) + " or more")
+    if scan.nonfinite:
+        return _reject(clip, f"{_plural(scan.nonfinite, 'sample')} not a finite number (NaN or infinity)")
+    if scan.peak <= 0:
+        return _reject(clip, "silent: every sample is zero")
+    if clip.peak_dbfs < SILENCE_DBFS:
+        return _reject(clip, f"silent: peak {clip.peak_dbfs:.1f} dBFS is below {SILENCE_DBFS:g} dBFS")
+
+    warnings = []
+    if clip.duration < segment_seconds:
+        warnings.append(f"short: {clip.duration:.2f} s is less than one training segment "
+                        f"({segment_seconds:.2f} s); it will be padded with silence")
+    if clip.clipping_fraction >= HEAVY_CLIPPING_FRACTION:
+        warnings.append(f"clipping: {_percent(clip.clipping_fraction)} of samples at full scale")
+    if clip.silent_fraction >= MOSTLY_SILENT_FRACTION:
+        warnings.append(f"mostly silence: {_percent(clip.silent_fraction)} below {SILENCE_DBFS:g} dBFS")
+    if warnings:
+        clip.status, clip.reason = WARNING, "; ".join(warnings)
+    return clip
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- datasets ------------------------------------------------------------------------------
+
+@dataclass
+class DatasetSummary:
+    """Counts, durations and plain-language warnings (with numbers) about one dataset."""
+
+    name: str
+    clips: int  # in the dataset
+    usable: int  # ok or warning, file present
+    ok: int
+    warning: int
+    missing: int  # in the manifest, file gone
+    rejected_last_import: int
+    total_duration: float  # seconds of usable audio
+    shortest: float
+    longest: float
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __getitem__(self, key: str) -> Any:  # summary["warnings"] reads as well as summary.warnings
+        return getattr(self, key)
+
+
+def _listing(clips: list[Clip], detail, limit: int = 5) -> str:
+    shown = ", ".join(f"{c.name} ({detail(c)})" for c in clips[:limit])
+    return shown + (f", and {len(clips) - limit} more" if len(clips) > limit else "")
+
+
+@dataclass
+class Dataset:
+    name: str
+    folder: Path
+    clips: list[Clip] = field(default_factory=list)  # what is in the dataset
+    rejected: list[Clip] = field(default_factory=list)  # refused at the latest import
+    created: str = ""
+    updated: str = ""
+    last_import: str = ""
+
+    @property
+    def clips_dir(self) -> Path:
+        return self.folder / CLIPS_DIR
+
+    def clip_path(self, clip_name: str) -> Path:
+        return self.clips_dir / clip_name
+
+    def clip(self, clip_name: str) -> Clip:
+        for clip in self.clips:
+            if clip.name == clip_name:
+                return clip
+        raise DistillError(f"dataset {self.name!r} has no clip named {clip_name!r}")
+
+    @property
+    def missing_clips(self) -> list[Clip]:
+        return [c for c in self.clips if not self.clip_path(c.name).is_file()]
+
+    @property
+    def usable_clips(self) -> list[Clip]:
+        """The clips training uses: status ok or warning, file present."""
+        return [c for c in self.clips if c.usable and self.clip_path(c.name).is_file()]
+
+    @property
+    def total_duration(self) -> float:
+        return sum(c.duration for c in self.usable_clips)
+
+    def summary(self, segment_seconds: float = DEFAULT_SEGMENT_SECONDS) -> DatasetSummary:
+        usable, missing = self.usable_clips, self.missing_clips
+        total = sum(c.duration for c in usable)
+        warnings = []
+        if len(usable) < 2:
+            warnings.append(f"only {_plural(len(usable), 'usable clip')}: training needs at least 2 "
+                            f"(one to learn from, one to check against)")
+        if total < MIN_TRAINING_SECONDS:
+            warnings.append(f"{total:.1f} s of usable audio is very little to train on "
+                            f"(aim for {MIN_TRAINING_SECONDS:g} s or more)")
+        clipped = sorted((c for c in usable if c.clipping_fraction >= HEAVY_CLIPPING_FRACTION),
+                         key=lambda c: -c.clipping_fraction)
+        if clipped:
+            warnings.append(f"{_plural(len(clipped), 'clip')} with clipping: "
+                            + _listing(clipped, lambda c: f"{_percent(c.clipping_fraction)} of samples"))
+        silent = sorted((c for c in usable if c.silent_fraction >= MOSTLY_SILENT_FRACTION),
+                        key=lambda c: -c.silent_fraction)
+        if silent:
+            warnings.append(f"{_plural(len(silent), 'clip')} mostly silence: "
+                            + _listing(silent, lambda c: f"{_percent(c.silent_fraction)} silent"))
+        short = sorted((c for c in usable if c.duration < segment_seconds), key=lambda c: c.duration)
+        if short:
+            warnings.append(f"{_plural(len(short), 'clip')} shorter than one training segment "
+                            f"({segment_seconds:.2f} s), padded with silence: "
+                            + _listing(short, lambda c: f"{c.duration:.2f} s"))
+        if missing:
+            warnings.append(f"{_plural(len(missing), 'clip file')} missing from {self.clips_dir}: "
+                            + ", ".join(c.name for c in missing[:5]))
+        if self.rejected:
+            more = f"; and {len(self.rejected) - 3} more" if len(self.rejected) > 3 else ""
+            warnings.append(f"{_plural(len(self.rejected), 'file')} rejected at the last import: "
+                            + "; ".join(f"{c.source or c.name}: {c.reason}" for c in self.rejected[:3]) + more)
+        durations = [c.duration for c in usable] or [0.0]
+        return DatasetSummary(
+            name=self.name, clips=len(self.clips), usable=len(usable),
+            ok=sum(c.status == OK for c in usable), warning=sum(c.status == WARNING for c in usable),
+            missing=len(missing), rejected_last_import=len(self.rejected), total_duration=total,
+            shortest=min(durations), longest=max(durations), warnings=warnings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The kept clips (`in_dataset: true`), then the latest import's refusals."""
+        clips = []
+        for clip in self.clips:
+            view = clip.to_dict() | {"in_dataset": True, "missing": False}
+            if not self.clip_path(clip.name).is_file():
+                view |= {"status": REJECTED, "reason": f"missing: the file is gone from {self.clips_dir}",
+                         "missing": True}
+            clips.append(view)
+        clips += [clip.to_dict() | {"in_dataset": False, "missing": False} for clip in self.rejected]
+        return {"name": self.name, "folder": str(self.folder), "created": self.created,
+                "updated": self.updated, "last_import": self.last_import, "clips": clips,
+                "summary": self.summary().to_dict()}
+
+    def _manifest(self) -> dict[str, Any]:
+        return {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "name": self.name,
+                "created": self.created, "updated": self.updated,
+                "clips": [c.to_dict() for c in self.clips],
+                "last_import": {"time": self.last_import, "rejected": [c.to_dict() for c in self.rejected]}}
+
+    def save(self) -> None:
+        atomic_write_json(self.folder / MANIFEST_NAME, self._manifest())
+
+
+@dataclass
+class ImportEntry:
+    """What happened to one source file."""
+
+    source: str  # the path as given (or as found inside a given folder)
+    status: str  # "ok" | "warning" | "rejected" | "duplicate"
+    reason: str = ""
+    kept_as: str | None = None  # the clip name in the dataset
+    clip: Clip | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        clip = self.clip
+        return {"source": self.source, "kept_as": self.kept_as, "status": self.status, "reason": self.reason,
+                "duration": clip.duration if clip else None, "sample_rate": clip.sample_rate if clip else None,
+                "channels": clip.channels if clip else None}
+
+    def describe(self) -> str:
+        """One line for people: `kick.wav: kept (1.20 s, 44100 Hz, 2 ch)`, `notes.txt: rejected: …`."""
+        if self.kept_as is not None and self.clip is not None:
+            c = self.clip
+            renamed = "" if self.kept_as == Path(self.source).name else f" as {self.kept_as}"
+            line = f"{self.source}: kept{renamed} ({c.duration:.2f} s, {c.sample_rate} Hz, {c.channels} ch)"
+            return line + (f", warning: {self.reason}" if self.status == WARNING else "")
+        verb = "skipped" if self.status == DUPLICATE else "rejected"
+        return f"{self.source}: {verb}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    dataset_name: str
+    entries: list[ImportEntry] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # files in given folders that are not audio by name
+    created: bool = False
+    dataset: Dataset | None = None  # the dataset after the import (None when a create kept nothing)
+
+    @property
+    def kept(self) -> list[ImportEntry]:
+        return [e for e in self.entries if e.kept_as is not None]
+
+    @property
+    def rejected(self) -> list[ImportEntry]:
+        return [e for e in self.entries if e.status == REJECTED]
+
+    @property
+    def duplicates(self) -> list[ImportEntry]:
+        return [e for e in self.entries if e.status == DUPLICATE]
+
+    def lines(self) -> list[str]:
+        lines = [e.describe() for e in self.entries]
+        if self.ignored:
+            lines.append(f"ignored {_plural(len(self.ignored), 'file')} without an audio file extension: "
+                         + ", ".join(Path(p).name for p in self.ignored[:5])
+                         + (", …" if len(self.ignored) > 5 else ""))
+        lines.append(f"{len(self.kept)} kept, {len(self.rejected)} rejected, "
+                     f"{_plural(len(self.duplicates), 'duplicate')} skipped")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset_name, "created": self.created,
+                "files": [e.to_dict() for e in self.entries], "ignored": list(self.ignored),
+                "kept": len(self.kept), "rejected": len(self.rejected), "duplicates": len(self.duplicates)}
+
+
+class ImportFailed(DistillError):
+    """Nothing could be imported; `report` says why, file by file."""
+
+    def __init__(self, message: str, report: ImportReport):
+        super().__init__(message)
+        self.report = report
+
+
+# --- on disk -------------------------------------------------------------------------------
+
+def dataset_name(name: str) -> str:
+    """The sanitised form of a dataset name (what its folder is called)."""
+    safe = sanitize_filename(str(name), fallback="")
+    if not safe:
+        raise DistillError(f"{name!r} cannot be a dataset name: use letters, digits, spaces, - or _")
+    return safe
+
+
+def _dataset_names(ws: Workspace) -> list[str]:
+    if not ws.datasets_dir.is_dir():
+        return []
+    return sorted(p.name for p in ws.datasets_dir.iterdir()
+                  if p.is_dir() and not p.name.startswith(".")
+                  and ((p / MANIFEST_NAME).exists() or (p / CLIPS_DIR).is_dir()))
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """One writer at a time per dataset (a CLI import while the UI adds clips)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _from_manifest(folder: Path, data: dict[str, Any]) -> Dataset:
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        raise ValueError("not a Distill dataset manifest")
+    if int(data.get("version", 0)) > MANIFEST_VERSION:
+        raise DistillError(f"{folder / MANIFEST_NAME} was written by a newer Distill "
+                           f"(manifest version {data['version']}); upgrade Distill to open it")
+    last = data.get("last_import") or {}
+    return Dataset(name=folder.name, folder=folder,
+                   clips=[Clip.from_dict(c) for c in data.get("clips", [])],
+                   rejected=[Clip.from_dict(c) for c in last.get("rejected", [])],
+                   created=data.get("created", ""), updated=data.get("updated", ""),
+                   last_import=last.get("time", ""))
+
+
+def _rebuild(folder: Path) -> Dataset:
+    """A dataset folder whose manifest is lost or unreadable: re-check the clips it holds."""
+    manifest = folder / MANIFEST_NAME
+    if manifest.exists():
+        manifest.replace(folder / f"{MANIFEST_NAME}.unreadable-{int(time.time())}")
+    dataset = Dataset(name=folder.name, folder=folder, created=_now(), updated=_now())
+    clips_dir = folder / CLIPS_DIR
+    for path in sorted(clips_dir.iterdir()) if clips_dir.is_dir() else []:
+        if path.is_file() and not path.name.startswith("."):
+            clip = check_clip(path, name=path.name)
+            clip.sha256, clip.mtime_ns = sha256_file(path), path.stat().st_mtime_ns
+            (dataset.clips if clip.usable else dataset.rejected).append(clip)
+    dataset.save()
+    return dataset
+
+
+def load_dataset(ws: Workspace, name: str) -> Dataset:
+    safe = dataset_name(name)
+    folder = ws.dataset_dir(safe)
+    manifest = folder / MANIFEST_NAME
+    if manifest.is_file():
+        try:
+            return _from_manifest(folder, read_json(manifest))
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+            return _rebuild(folder)
+    if (folder / CLIPS_DIR).is_dir():
+        return _rebuild(folder)
+    have = ", ".join(_dataset_names(ws)) or "none yet"
+    raise DistillError(f"no dataset named {name!r} (have: {have})")
+
+
+def list_datasets(ws: Workspace) -> list[Dataset]:
+    return [load_dataset(ws, name) for name in _dataset_names(ws)]
+
+
+def clip_path(ws: Workspace, dataset: str, clip_name: str) -> Path:
+    ds = load_dataset(ws, dataset)
+    return ds.clip_path(ds.clip(clip_name).name)
+
+
+# --- importing -----------------------------------------------------------------------------
+
+def _collect(ws: Workspace, sources: Iterable[str | Path]) -> tuple[list[Path], list[ImportEntry], list[str]]:
+    """Files to try (folders walked recursively, sorted), entries for paths that do not
+    exist, and folder files skipped for not being audio by name."""
+    files: list[Path] = []
+    problems: list[ImportEntry] = []
+    ignored: list[str] = []
+    seen: set[Path] = set()
+    workspace = ws.root.resolve()
+
+    def add(path: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            files.append(path)
+
+    for source in sources:
+        path = Path(source).expanduser()
+        if path.is_file():
+            add(path)
+        elif path.is_dir():
+            # Never pull the workspace's own files (previews, generated audio, other datasets)
+            # in through a folder that happens to contain it, unless that folder is inside it.
+            skip_workspace = not path.resolve().is_relative_to(workspace)
+            for folder, subfolders, names in os.walk(path):
+                subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+                if skip_workspace and Path(folder).resolve().is_relative_to(workspace):
+                    subfolders[:] = []
+                    continue
+                for file_name in sorted(names):
+                    if file_name.startswith("."):
+                        continue
+                    file_path = Path(folder) / file_name
+                    if file_path.suffix.lower() in AUDIO_EXTENSIONS:
+                        add(file_path)
+                    else:
+                        ignored.append(str(file_path))
+        else:
+            problems.append(ImportEntry(str(source), REJECTED, "no such file or folder"))
+    return files, problems, ignored
+
+
+def _free_name(folder: Path, name: str, taken: set[str]) -> str:
+    """`name`, or `stem-2.ext`, `-3`… (the unique_path scheme), never a file that exists or a
+    name already in the manifest; compared case-insensitively so the folder survives a Mac."""
+    stem, suffix = Path(name).stem, Path(name).suffix
+    candidate, counter = name, 2
+    while candidate.casefold() in taken or (folder / candidate).exists():
+        candidate, counter = f"{stem}-{counter}{suffix}", counter + 1
+    return candidate
+
+
+def _import_one(source: Path, dataset: Dataset, known: dict[str, str], taken: set[str],
+                segment_seconds: float) -> ImportEntry:
+    try:
+        digest = sha256_file(source)
+    except OSError as exc:
+        return ImportEntry(str(source), REJECTED, f"could not be read ({exc.strerror or exc})")
+    if digest in known:
+        return ImportEntry(str(source), DUPLICATE, f"same content as {known[digest]}, already in the dataset")
+    clip = check_clip(source, segment_seconds)
+    clip.sha256, clip.added = digest, _now()
+    if not clip.usable:
+        dataset.rejected.append(clip)
+        return ImportEntry(str(source), REJECTED, clip.reason, clip=clip)
+    clip.name = _free_name(dataset.clips_dir, clip.name, taken)
+    target = dataset.clip_path(clip.name)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+    clip.mtime_ns = target.stat().st_mtime_ns
+    dataset.clips.append(clip)
+    known[digest] = clip.name
+    taken.add(clip.name.casefold())
+    return ImportEntry(str(source), clip.status, clip.reason, kept_as=clip.name, clip=clip)
+
+
+def _import(ws: Workspace, dataset: Dataset, sources: Iterable[str | Path], segment_seconds: float,
+            report: ImportReport) -> None:
+    files, problems, report.ignored = _collect(ws, sources)
+    report.entries.extend(problems)
+    if not files and not problems:
+        where = "; ".join(report.ignored[:3])
+        raise DistillError("no audio files found" + (f" (only: {where})" if where else ""))
+    dataset.rejected = [Clip(name=Path(e.source).name, status=REJECTED, reason=e.reason, source=e.source)
+                        for e in problems]
+    known = {c.sha256: c.name for c in dataset.clips if c.sha256}
+    taken = {c.name.casefold() for c in dataset.clips}
+    dataset.clips_dir.mkdir(parents=True, exist_ok=True)
+    for source in files:
+        try:
+            entry = _import_one(source, dataset, known, taken, segment_seconds)
+        except Exception as exc:  # one bad file never stops the others
+            entry = ImportEntry(str(source), REJECTED, f"could not be imported ({exc})")
+            dataset.rejected.append(Clip(name=source.name, status=REJECTED, reason=entry.reason, source=source.name))
+        report.entries.append(entry)
+    dataset.last_import = dataset.updated = _now()
+
+
+def _failure(report: ImportReport, what: str) -> ImportFailed:
+    reasons = "; ".join(e.describe() for e in report.entries[:5])
+    more = f" (and {len(report.entries) - 5} more)" if len(report.entries) > 5 else ""
+    return ImportFailed(f"{what}: no file could be imported: {reasons}{more}", report)
+
+
+def create_dataset(ws: Workspace, name: str, sources: Iterable[str | Path],
+                   segment_seconds: float = DEFAULT_SEGMENT_SECONDS) -> ImportReport:
+    """A new dataset from files and folders. Refuses an existing name; when no file is
+    usable the dataset is not created and ImportFailed (a DistillError) carries the report."""
+    safe = dataset_name(name)
+    folder = ws.dataset_dir(safe)
+    if safe in _dataset_names(ws):
+        raise DistillError(f"a dataset named {safe!r} already exists: add to it with "
+                           f"`distill dataset add {safe} PATH...` or choose another name")
+    report = ImportReport(safe, created=True)
+    with _locked(folder):
+        dataset = Dataset(name=safe, folder=folder, created=_now())
+        try:
+            _import(ws, dataset, sources, segment_seconds, report)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        if not report.kept:
+            shutil.rmtree(folder, ignore_errors=True)
+            report.created = False
+            raise _failure(report, f"dataset {safe!r} not created")
+        dataset.save()
+    report.dataset = dataset
+    return report
+
+
+def add_clips(ws: Workspace, name: str, sources: Iterable[str | Path],
+              segment_seconds: float = DEFAULT_SEGMENT_SECONDS) -> ImportReport:
+    """Import more files into an existing dataset. Refusals are in the report, never raised."""
+    dataset = load_dataset(ws, name)
+    report = ImportReport(dataset.name)
+    with _locked(dataset.folder):
+        dataset = load_dataset(ws, dataset.name)  # fresh, under the lock
+        _import(ws, dataset, sources, segment_seconds, report)
+        dataset.save()
+    report.dataset = dataset
+    return report
+
+
+def remove_clips(ws: Workspace, name: str, clip_names: Iterable[str]) -> Dataset:
+    """Take clips out of a dataset (and delete their copies). Unknown names change nothing."""
+    names = list(dict.fromkeys(clip_names))
+    if not names:
+        raise DistillError("name at least one clip to remove")
+    dataset = load_dataset(ws, name)
+    with _locked(dataset.folder):
+        dataset = load_dataset(ws, dataset.name)
+        present = {c.name for c in dataset.clips}
+        unknown = [n for n in names if n not in present]
+        if unknown:
+            refused = {c.name for c in dataset.rejected}
+            hint = " (refused at import, so never part of it)" if set(unknown) <= refused else ""
+            raise DistillError(f"dataset {dataset.name!r} has no clip named {', '.join(map(repr, unknown))}{hint}")
+        dataset.clips = [c for c in dataset.clips if c.name not in set(names)]
+        dataset.updated = _now()
+        dataset.save()  # manifest first: a crash leaves a stray file, never a dangling entry
+        for clip_name in names:
+            dataset.clip_path(clip_name).unlink(missing_ok=True)
+    return dataset
+
+
+def delete_dataset(ws: Workspace, name: str) -> None:
+    """Delete a dataset and its clips (the feature cache is shared and left alone)."""
+    dataset = load_dataset(ws, name)
+    # Rename first, so the dataset disappears at once even if removing the files is slow.
+    trash = ws.datasets_dir / f".deleting-{dataset.name}-{uuid.uuid4().hex[:8]}"
+    dataset.folder.replace(trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def ensure_example_dataset(ws: Workspace, name: str = "example") -> Dataset | None:
+    """On a first start (no datasets at all, example never created before), import the
+    synthesised example corpus as dataset `name` and return it; otherwise return None."""
+    marker = ws.datasets_dir / EXAMPLE_MARKER
+    if _dataset_names(ws) or marker.exists():
+        return None
+    from distill.example_corpus import write_example_corpus
+
+    with tempfile.TemporaryDirectory(prefix="distill-example-") as tmp:
+        try:
+            report = create_dataset(ws, name, write_example_corpus(Path(tmp)))
+        except DistillError:  # someone else created one at the same moment
+            return None
+    atomic_write_text(marker, f"{_now()}\n")
+    return report.dataset
+
+
+# --- features for training -----------------------------------------------------------------
+
+def feature_cache_path(ws: Workspace, clip_sha256: str, settings: AudioSettings) -> Path:
+    """Where one clip's log-mel lives: keyed by the clip's bytes and every audio setting, so
+    a changed clip or setting misses the cache and nothing else does."""
+    key = json.dumps({"clip": clip_sha256, "audio": settings.to_dict(), "version": FEATURE_CACHE_VERSION},
+                     sort_keys=True)
+    return ws.cache_dir / "features" / f"{hashlib.sha256(key.encode()).hexdigest()}.pt"
+
+
+def _load_cached(path: Path, settings: AudioSettings) -> torch.Tensor | None:
+    try:
+        mel = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # missing, truncated, garbage: recompute
+        return None
+    if (not isinstance(mel, torch.Tensor) or mel.dim() != 2 or mel.shape[0] != settings.n_mels
+            or mel.shape[1] < 1 or mel.dtype != torch.float32 or not torch.isfinite(mel).all()):
+        return None
+    return mel
+
+
+def cached_log_mel(ws: Workspace, path: Path, clip_sha256: str, settings: AudioSettings) -> tuple[torch.Tensor, bool]:
+    """(log-mel (n_mels, frames), whether it was computed now rather than read from the cache)."""
+    cache = feature_cache_path(ws, clip_sha256, settings)
+    mel = _load_cached(cache, settings) if cache.exists() else None
+    if mel is not None:
+        return mel, False
+    mel = log_mel(read_audio(path, settings.sample_rate), settings).float().contiguous()
+    try:
+        with atomic_path(cache) as tmp:
+            torch.save(mel.clone(), tmp)
+    except OSError:  # a full disk costs the cache, not the training
+        pass
+    return mel, True
+
+
+def clip_log_mel(ws: Workspace, dataset: str, clip_name: str, settings: AudioSettings) -> torch.Tensor:
+    """The full log-mel of one clip of a dataset (cached), for previews and analysis."""
+    ds = load_dataset(ws, dataset)
+    clip = ds.clip(clip_name)
+    return cached_log_mel(ws, ds.clip_path(clip.name), clip.sha256, settings)[0]
+
+
+def _is_stale(dataset: Dataset, clip: Clip) -> bool:
+    path = dataset.clip_path(clip.name)
+    if not path.is_file():
+        return False
+    stat = path.stat()
+    return (stat.st_size, stat.st_mtime_ns) != (clip.size_bytes, clip.mtime_ns)
+
+
+def _refresh_changed(ws: Workspace, dataset: Dataset) -> Dataset:
+    """Re-check clips whose file changed on disk since the manifest was written (size or
+    mtime differ, then the hash), so the cache key and the stats follow the actual bytes."""
+    if not any(_is_stale(dataset, clip) for clip in dataset.clips):
+        return dataset
+    with _locked(dataset.folder):
+        dataset = load_dataset(ws, dataset.name)
+        for index, clip in enumerate(dataset.clips):
+            if not _is_stale(dataset, clip):
+                continue
+            path = dataset.clip_path(clip.name)
+            digest = sha256_file(path)
+            if digest != clip.sha256:
+                fresh = check_clip(path, name=clip.name)
+                fresh.source, fresh.added = clip.source, clip.added
+                clip = dataset.clips[index] = fresh
+            stat = path.stat()
+            clip.sha256, clip.size_bytes, clip.mtime_ns = digest, stat.st_size, stat.st_mtime_ns
+        dataset.updated = _now()
+        dataset.save()
+    return dataset
+
+
+def split_clips(names: Iterable[str], val_fraction: float = 0.15, seed: int = 0) -> tuple[list[str], list[str]]:
+    """(train, val) by clip, never a clip on both sides: sort, shuffle with `seed`, take
+    round(n·val_fraction) for validation, at least one and never all."""
+    ordered = sorted(set(names))
+    if len(ordered) < 2:
+        raise DistillError(f"a train/validation split needs at least 2 usable clips, got {len(ordered)}")
+    if not 0.0 < val_fraction < 1.0:
+        raise DistillError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    random.Random(seed).shuffle(ordered)
+    n_val = min(len(ordered) - 1, max(1, round(len(ordered) * val_fraction)))
+    return sorted(ordered[n_val:]), sorted(ordered[:n_val])
+
+
+def segment_log_mel(mel: torch.Tensor, segment_frames: int, hop_frames: int,
+                    drop_silent: bool = True) -> torch.Tensor:
+    """(n_mels, frames) → (windows, n_mels, segment_frames). The end is padded with
+    LOG_MEL_FLOOR (silence) up to the last window, so a short clip gives one padded window.
+    Windows that are pure silence are dropped, unless that would leave none."""
+    frames = mel.shape[1]
+    count = 1 if frames <= segment_frames else 1 + -(-(frames - segment_frames) // hop_frames)
+    needed = (count - 1) * hop_frames + segment_frames
+    if needed > frames:
+        mel = F.pad(mel, (0, needed - frames), value=LOG_MEL_FLOOR)
+    windows = mel.unfold(1, segment_frames, hop_frames).permute(1, 0, 2)
+    if drop_silent:
+        loud = windows.amax(dim=(1, 2)) >= LOG_MEL_FLOOR + 1.0
+        windows = windows[loud] if bool(loud.any()) else windows[:1]
+    return windows.contiguous()
+
+
+def dataset_fingerprint(clips: Iterable[Clip], settings: AudioSettings, segment_frames: int) -> str:
+    payload = {"clips": sorted([c.name, c.sha256] for c in clips), "audio": settings.to_dict(),
+               "segment_frames": int(segment_frames)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class TrainingData:
+    train: torch.Tensor  # (N, n_mels, segment_frames) float32 log-mels
+    val: torch.Tensor  # (M, n_mels, segment_frames)
+    train_clips: list[str]
+    val_clips: list[str]
+    fingerprint: str  # sha256 over the sorted (clip name, clip sha256) pairs + audio settings + segment_frames
+    preparation_seconds: float
+    computed_clips: int  # how many clips' features were computed now (0 when all came from the cache)
+    clip_features: dict[str, torch.Tensor]  # name → full-clip log-mel (n_mels, frames), for previews/analysis
+
+
+def _stack(mels: list[torch.Tensor], n_mels: int, segment_frames: int, hop_frames: int) -> torch.Tensor:
+    parts = [segment_log_mel(m, segment_frames, hop_frames) for m in mels]
+    return torch.cat(parts) if parts else torch.empty(0, n_mels, segment_frames)
+
+
+def prepare_training_data(ws: Workspace, dataset: str, settings: AudioSettings, segment_frames: int,
+                          val_fraction: float = 0.15, seed: int = 0) -> TrainingData:
+    """Everything the trainer needs from a dataset: cached log-mels of its usable clips, split
+    by clip, cut into windows (training windows overlap by half, validation ones do not)."""
+    started = time.perf_counter()
+    if int(segment_frames) < 1:
+        raise DistillError(f"segment_frames must be at least 1, got {segment_frames}")
+    segment_frames = int(segment_frames)
+    ds = _refresh_changed(ws, load_dataset(ws, dataset))
+    usable = sorted(ds.usable_clips, key=lambda c: c.name)
+    if len(usable) < 2:
+        raise DistillError(f"dataset {ds.name!r} has {_plural(len(usable), 'usable clip')}; training needs "
+                           f"at least 2 (one to learn from, one to check against): add more with "
+                           f"`distill dataset add {ds.name} PATH...`")
+    train_names, val_names = split_clips([c.name for c in usable], val_fraction, seed)
+    features: dict[str, torch.Tensor] = {}
+    computed = 0
+    for clip in usable:
+        features[clip.name], fresh = cached_log_mel(ws, ds.clip_path(clip.name), clip.sha256, settings)
+        computed += fresh
+    return TrainingData(
+        train=_stack([features[n] for n in train_names], settings.n_mels, segment_frames, max(1, segment_frames // 2)),
+        val=_stack([features[n] for n in val_names], settings.n_mels, segment_frames, segment_frames),
+        train_clips=train_names, val_clips=val_names,
+        fingerprint=dataset_fingerprint(usable, settings, segment_frames),
+        preparation_seconds=time.perf_counter() - started, computed_clips=computed, clip_features=features)
