@@ -1,0 +1,192 @@
+"""The model catalog: an index that is only a cache of the files, search, the table, and
+import / delete / rename."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from distill import DistillError, catalog
+from distill.catalog import NO_VOCODER, TABLE_COLUMNS, index_path, list_models, models_table
+from distill.modelfile import FORMAT, V1_MESSAGE, ModelExistsError, attach_vocoder, load_model_file
+from test_modelfile import Payload, make_model_file, vocoder_slot
+
+
+@pytest.fixture
+def three(ws):
+    make_model_file(ws.models_dir / "Rain on Tin.distillgan", dataset="Rooftops", epochs=40, val_loss=0.61)
+    make_model_file(ws.models_dir / "gravel.distillgan", dataset="footsteps", epochs=12, val_loss=0.9)
+    make_model_file(ws.models_dir / "Birdsong.distillgan", dataset="Dawn chorus", epochs=200, val_loss=0.4321)
+    return ws
+
+
+def names(ws, search: str = "") -> set[str]:
+    return {entry.name for entry in list_models(ws, search)}
+
+
+def count_reads(monkeypatch) -> list[Path]:
+    reads: list[Path] = []
+    original = catalog.load_model_file
+
+    def counting(path, *args, **kwargs):
+        reads.append(Path(path))
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(catalog, "load_model_file", counting)
+    return reads
+
+
+def test_listing_builds_an_index_of_every_model_with_its_metadata(three):
+    entries = {e.name: e for e in list_models(three)}
+    assert set(entries) == {"Rain on Tin", "gravel", "Birdsong"}
+    rain = entries["Rain on Tin"]
+    assert (rain.dataset, rain.clips, rain.epochs, rain.val_loss) == ("Rooftops", 7, 40, 0.61)
+    assert rain.sample_rate == 22050 and rain.latent_dim == 8 and rain.vocoder is None
+    assert rain.size_bytes == (three.models_dir / "Rain on Tin.distillgan").stat().st_size
+    index = json.loads(index_path(three).read_text())
+    assert index["format"] == "distill_catalog" and len(index["models"]) == 3
+
+
+def test_an_unchanged_folder_is_listed_from_the_index_without_opening_a_file(three, monkeypatch):
+    list_models(three)
+    reads = count_reads(monkeypatch)
+    assert names(three) == {"Rain on Tin", "gravel", "Birdsong"}
+    assert reads == []
+
+
+@pytest.mark.parametrize("damage", ["deleted", "garbage", "wrong shape", "truncated json"])
+def test_a_missing_or_corrupt_index_is_rebuilt(three, damage):
+    list_models(three)
+    path = index_path(three)
+    if damage == "deleted":
+        path.unlink()
+    elif damage == "garbage":
+        path.write_bytes(os.urandom(300))
+    elif damage == "wrong shape":
+        path.write_text(json.dumps({"format": "distill_catalog", "version": 1, "models": {"a": 1}}))
+    else:
+        path.write_text(path.read_text()[:100])
+    assert names(three) == {"Rain on Tin", "gravel", "Birdsong"}
+    assert len(json.loads(path.read_text())["models"]) == 3
+
+
+def test_files_added_removed_or_changed_by_hand_update_the_index(three, monkeypatch, tmp_path):
+    list_models(three)
+    reads = count_reads(monkeypatch)
+    make_model_file(tmp_path / "kettle.distillgan", dataset="kitchen")
+    shutil.copy(tmp_path / "kettle.distillgan", three.models_dir / "kettle.distillgan")  # added by hand
+    (three.models_dir / "gravel.distillgan").unlink()  # removed by hand
+    assert names(three) == {"Rain on Tin", "Birdsong", "kettle"}
+    assert [p.name for p in reads] == ["kettle.distillgan"]  # only the new file was read
+    attach_vocoder(three.models_dir / "Birdsong.distillgan", vocoder_slot(epochs=50))  # changed
+    entry = {e.name: e for e in list_models(three)}["Birdsong"]
+    assert entry.vocoder["epochs"] == 50
+    stored = json.loads(index_path(three).read_text())["models"]
+    assert {row["file"] for row in stored} == {"Rain on Tin.distillgan", "Birdsong.distillgan", "kettle.distillgan"}
+
+
+def test_search_matches_name_or_dataset_case_insensitively(three):
+    assert names(three, "RAIN") == {"Rain on Tin"}
+    assert names(three, "chorus") == {"Birdsong"}
+    assert names(three, "o") == {"Rain on Tin", "gravel", "Birdsong"}  # rOoftops, fOotsteps, birdsOng
+    assert names(three, "  foot ") == {"gravel"}
+    assert names(three, "nothing like it") == set()
+    assert list(models_table(three, "nothing like it").columns) == TABLE_COLUMNS
+
+
+def test_table_shows_the_vocoder_slot(three):
+    attach_vocoder(three.models_dir / "Birdsong.distillgan", vocoder_slot(epochs=200, loss=2.3125))
+    table = models_table(three).set_index("Name")
+    assert list(models_table(three).columns) == TABLE_COLUMNS
+    assert table.loc["Birdsong", "Vocoder"] == "200 ep · loss 2.31"
+    assert table.loc["gravel", "Vocoder"] == NO_VOCODER == "—"
+    assert table.loc["Birdsong", "Epochs"] == 200 and table.loc["Birdsong", "Val loss"] == pytest.approx(0.4321)
+    assert table.loc["gravel", "Dataset"] == "footsteps" and table.loc["gravel", "Clips"] == 7
+    assert table.loc["gravel", "Sample rate"] == 22050 and table.loc["gravel", "Size (MB)"] > 0
+    assert len(table.loc["gravel", "Created"]) == 16  # YYYY-MM-DD HH:MM
+    details = catalog.model_details(three, "Birdsong")
+    assert details["vocoder"]["training"]["epochs"] == 200 and "state" not in details["vocoder"]
+    json.dumps(details)  # JSON-plain, for `models info --json`
+
+
+def test_old_and_broken_files_are_kept_out_of_the_listing(three, tmp_path):
+    shutil.copy(three.models_dir / "gravel.distillgan", three.models_dir / "old.distill")  # invisible
+    (three.models_dir / "notes.txt").write_text("hello")
+    (three.models_dir / "broken.distillgan").write_bytes(b"\x80\x04not really")
+    torch.save({"format": "distill_model"}, three.models_dir / "v1inside.distillgan")
+    assert names(three) == {"Rain on Tin", "gravel", "Birdsong"}
+    problems = catalog.problems(three)
+    assert set(problems) == {"broken.distillgan", "v1inside.distillgan"}
+    assert problems["v1inside.distillgan"] == V1_MESSAGE
+
+
+def test_import_validates_then_copies_in(three, tmp_path):
+    source = tmp_path / "from a friend.distillgan"
+    make_model_file(source, dataset="Tape hiss")
+    entry = catalog.import_model(three, source)
+    assert entry.name == "from a friend" and entry.dataset == "Tape hiss"
+    assert (three.models_dir / "from a friend.distillgan").read_bytes() == source.read_bytes()
+    with pytest.raises(ModelExistsError) as clash:
+        catalog.import_model(three, source)
+    assert clash.value.suggestion == "from a friend-2"
+    renamed = catalog.import_model(three, source, name="hiss")
+    assert load_model_file(three.models_dir / "hiss.distillgan").metadata["name"] == "hiss"
+    assert renamed.name == "hiss"
+    catalog.import_model(three, source, name="hiss", overwrite=True)
+    assert names(three) >= {"from a friend", "hiss"}
+
+
+def test_import_refuses_v1_hostile_and_broken_files(three, tmp_path):
+    marker = tmp_path / "pwned"
+    hostile = tmp_path / "gift.distillgan"
+    hostile.write_bytes(pickle.dumps({"format": FORMAT, "format_version": 1, "x": Payload(marker)}))
+    with pytest.raises(DistillError, match="refused"):
+        catalog.import_model(three, hostile)
+    shutil.copy(hostile, three.models_dir / "planted.distillgan")  # planted straight into the folder
+    assert names(three) == {"Rain on Tin", "gravel", "Birdsong"}
+    assert "refused" in catalog.problems(three)["planted.distillgan"]
+    assert not marker.exists()
+    old = tmp_path / "old.distill"
+    old.write_bytes(b"anything")
+    with pytest.raises(DistillError) as info:
+        catalog.import_model(three, old)
+    assert str(info.value) == V1_MESSAGE
+    assert not (three.models_dir / "gift.distillgan").exists() and not (three.models_dir / "old.distillgan").exists()
+
+
+def test_delete_removes_file_and_entry(three):
+    catalog.delete_model(three, "gravel")
+    assert not (three.models_dir / "gravel.distillgan").exists()
+    assert names(three) == {"Rain on Tin", "Birdsong"}
+    assert "gravel.distillgan" not in index_path(three).read_text()
+    with pytest.raises(DistillError, match="no model named 'gravel'"):
+        catalog.delete_model(three, "gravel")
+
+
+def test_rename_changes_the_file_and_the_name_inside_it(three):
+    before = load_model_file(three.models_dir / "gravel.distillgan")
+    entry = catalog.rename_model(three, "gravel", "Gravel path")
+    assert entry.name == "Gravel path" and entry.id == before.metadata["id"]
+    assert not (three.models_dir / "gravel.distillgan").exists()
+    after = load_model_file(three.models_dir / "Gravel path.distillgan")
+    assert after.metadata["name"] == "Gravel path"
+    assert torch.equal(after.state["to_mel.weight"], before.state["to_mel.weight"])
+    assert names(three) == {"Rain on Tin", "Gravel path", "Birdsong"}
+    with pytest.raises(ModelExistsError):
+        catalog.rename_model(three, "Gravel path", "Birdsong")
+    assert names(three) == {"Rain on Tin", "Gravel path", "Birdsong"}
+    with pytest.raises(DistillError, match="not a usable model name"):
+        catalog.rename_model(three, "Gravel path", "../escape")
+
+
+def test_index_writes_are_atomic_and_leave_no_temporary_files(three):
+    list_models(three)
+    catalog.delete_model(three, "gravel")
+    leftovers = [p.name for p in three.models_dir.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
