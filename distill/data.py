@@ -76,7 +76,7 @@ AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus",
                               ".aifc", ".w64", ".rf64", ".caf", ".au", ".snd"})
 READ_BLOCK_FRAMES = 65536
 SILENCE_WINDOW_FRAMES = 1024  # divides READ_BLOCK_FRAMES, so windows never straddle blocks
-FEATURE_CACHE_VERSION = 1  # bump when log-mel computation changes meaning
+FEATURE_CACHE_VERSION = 1  # bump when distill.audio's decoding or log_mel changes its output
 EXAMPLE_MARKER = ".example-created"  # in datasets/: the example was offered once; never again
 
 OK, WARNING, REJECTED, DUPLICATE = "ok", "warning", "rejected", "duplicate"
@@ -643,11 +643,14 @@ def _import_one(source: Path, dataset: Dataset, known: dict[str, str], taken: se
 
 def _import(ws: Workspace, dataset: Dataset, sources: Iterable[str | Path], segment_seconds: float,
             report: ImportReport) -> None:
+    sources = list(sources)
     files, problems, report.ignored = _collect(ws, sources)
     report.entries.extend(problems)
     if not files and not problems:
-        where = "; ".join(report.ignored[:3])
-        raise DistillError("no audio files found" + (f" (only: {where})" if where else ""))
+        given = ", ".join(str(s) for s in sources[:3]) + (", …" if len(sources) > 3 else "")
+        found = f" (only files without an audio extension, such as {Path(report.ignored[0]).name})" \
+            if report.ignored else ""
+        raise DistillError(f"no audio files found in {given or 'nothing given'}{found}")
     dataset.rejected = [Clip(name=Path(e.source).name, status=REJECTED, reason=e.reason, source=e.source)
                         for e in problems]
     known = {c.sha256: c.name for c in dataset.clips if c.sha256}
@@ -680,6 +683,8 @@ def create_dataset(ws: Workspace, name: str, sources: Iterable[str | Path],
                            f"`distill dataset add {safe} PATH...` or choose another name")
     report = ImportReport(safe, created=True)
     with _locked(folder):
+        if (folder / MANIFEST_NAME).exists():  # created by someone else while we waited
+            raise DistillError(f"a dataset named {safe!r} already exists")
         dataset = Dataset(name=safe, folder=folder, created=_now())
         try:
             _import(ws, dataset, sources, segment_seconds, report)

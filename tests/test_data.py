@@ -430,3 +430,12 @@ def test_example_dataset_is_created_once_on_a_fresh_workspace(ws):
     assert data.ensure_example_dataset(ws) is None
     data.delete_dataset(ws, "example")
     assert data.ensure_example_dataset(ws) is None  # deleted on purpose: not brought back
+
+
+def test_a_folder_without_audio_is_a_clear_error(ws, tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "readme.txt").write_text("hi")
+    with pytest.raises(DistillError, match=r"no audio files found in .*docs \(only files without an audio "
+                                           r"extension, such as readme.txt\)"):
+        data.create_dataset(ws, "d", [tmp_path / "docs"])
+    assert data.list_datasets(ws) == []

@@ -80,7 +80,9 @@ def _create(args: argparse.Namespace) -> int:
     try:
         report = data.create_dataset(workspace_from(args), args.name, args.paths)
     except data.ImportFailed as failed:
-        if not args.json:
+        if args.json:
+            _print_json(failed.report.to_dict() | {"dataset": None})
+        else:
             for line in failed.report.lines():
                 print(line)
         raise DistillError(f"dataset {failed.report.dataset_name!r} not created: none of the "
