@@ -187,6 +187,13 @@ def _scan(sound: sf.SoundFile, limit_frames: int) -> _Scan:
 def _wav_data_shortfall(path: Path) -> tuple[int, int] | None:
     """(bytes the WAV header promises, bytes present) when the data chunk is cut short.
     libsndfile quietly shrinks a truncated WAV to what is there, so look ourselves."""
+    try:
+        return _read_wav_chunks(path)
+    except (OSError, struct.error):
+        return None
+
+
+def _read_wav_chunks(path: Path) -> tuple[int, int] | None:
     size = path.stat().st_size
     with open(path, "rb") as handle:
         head = handle.read(12)
@@ -204,6 +211,19 @@ def _wav_data_shortfall(path: Path) -> tuple[int, int] | None:
                 return (chunk_size, available) if chunk_size > available else None
             position += 8 + chunk_size + (chunk_size & 1)
     return None
+
+
+_SAMPLE_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
+                 "ULAW": 1, "ALAW": 1}
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+def _too_long(seconds: float, at_least: bool = False) -> str:
+    return (f"too long: {'at least ' if at_least else ''}{_span(seconds)} (the limit is "
+            f"{_span(MAX_CLIP_SECONDS)}; cut it into shorter clips)")
 
 
 def check_clip(path: str | Path, segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
@@ -225,11 +245,9 @@ def check_clip(path: str | Path, segment_seconds: float = DEFAULT_SEGMENT_SECOND
             return _reject(clip, f"sample rate {clip.sample_rate} Hz is too low to use "
                                  f"(need at least {MIN_SAMPLE_RATE} Hz)")
         limit = int(MAX_CLIP_SECONDS * clip.sample_rate)
-        too_long = (f"too long: {{:.1f}} min (the limit is {MAX_CLIP_SECONDS / 60:g} min; "
-                    f"cut it into shorter clips)")
         if declared > limit:
             clip.frames, clip.duration = declared, declared / clip.sample_rate
-            return _reject(clip, too_long.format(clip.duration / 60))
+            return _reject(clip, _too_long(clip.duration))
         scan = _scan(sound, limit)
 
     clip.frames = scan.frames
@@ -247,15 +265,17 @@ def check_clip(path: str | Path, segment_seconds: float = DEFAULT_SEGMENT_SECOND
         shortfall = _wav_data_shortfall(path)
         if shortfall:
             promised, present = shortfall
-            return _reject(clip, f"truncated: the WAV header promises {promised} bytes of audio "
-                                 f"(≈{clip.duration * promised / max(1, present):.2f} s), the file holds "
-                                 f"{present} ({clip.duration:.2f} s)")
+            frame_bytes = _SAMPLE_BYTES.get(clip.subtype, 0) * clip.channels
+            promised_seconds = f" ({promised / (frame_bytes * clip.sample_rate):.2f} s)" if frame_bytes else ""
+            return _reject(clip, f"truncated: the WAV header promises {promised} bytes of audio"
+                                 f"{promised_seconds}, the file holds {present} ({clip.duration:.2f} s)")
     if scan.frames == 0:
         return _reject(clip, "empty: the file holds no audio frames")
     if scan.frames > limit:
-        return _reject(clip, too_long.format(clip.duration / 60) + " or more")
+        return _reject(clip, _too_long(clip.duration, at_least=True))
     if scan.nonfinite:
-        return _reject(clip, f"{_plural(scan.nonfinite, 'sample')} not a finite number (NaN or infinity)")
+        verb = "is" if scan.nonfinite == 1 else "are"
+        return _reject(clip, f"{_plural(scan.nonfinite, 'sample')} {verb} not a finite number (NaN or infinity)")
     if scan.peak <= 0:
         return _reject(clip, "silent: every sample is zero")
     if clip.peak_dbfs < SILENCE_DBFS:
