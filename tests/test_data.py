@@ -439,3 +439,28 @@ def test_a_folder_without_audio_is_a_clear_error(ws, tmp_path):
                                            r"extension, such as readme.txt\)"):
         data.create_dataset(ws, "d", [tmp_path / "docs"])
     assert data.list_datasets(ws) == []
+
+
+def test_stats_are_streamed_in_blocks_and_do_not_depend_on_the_block_size(tmp_path, monkeypatch):
+    rate = 22050
+    t = np.arange(3 * rate) / rate
+    wave = np.clip(1.5 * np.sin(2 * np.pi * 150 * t) * (t < 1.0), -1, 1)  # 1 s hot, then 2 s silence
+    path = tmp_path / "hot-then-quiet.wav"
+    sf.write(str(path), np.stack([wave, 0.5 * wave], axis=1), rate, subtype="PCM_24")
+    whole = data.check_clip(path)
+    reads = []
+    original = sf.SoundFile.read
+
+    def counting_read(self, frames=-1, *args, **kwargs):
+        reads.append(frames)
+        return original(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(sf.SoundFile, "read", counting_read)
+    monkeypatch.setattr(data, "READ_BLOCK_FRAMES", 4096)
+    streamed = data.check_clip(path)
+    assert reads and all(0 < n <= 4096 for n in reads)
+    assert streamed.frames == whole.frames == 3 * rate and streamed.peak == whole.peak
+    assert streamed.clipping_fraction == pytest.approx(whole.clipping_fraction)
+    assert streamed.silent_fraction == pytest.approx(whole.silent_fraction, abs=0.01)
+    assert streamed.silent_fraction == pytest.approx(2 / 3, abs=0.02)
+    assert streamed.status == "warning" and "clipping" in streamed.reason
