@@ -34,7 +34,7 @@ from distill.audio import AudioSettings, read_audio, resolve_device
 from distill.checkpoints import (CheckpointInfo, Retention, append_metrics, checkpoint_summary, list_checkpoints,
                                  load_checkpoint, now_iso, read_experiment, read_metrics, save_checkpoint,
                                  truncate_metrics, write_experiment)
-from distill.data import TrainingData, clip_path, load_dataset, prepare_training_data
+from distill.data import TrainingData, clip_path, load_dataset, prepare_training_data, segment_log_mel, split_clips
 from distill.jobs import (BackgroundJob, Cancelled, CheckpointWritten, EpochFinished, Finished, PreviewWritten,
                           Started, Warning)
 from distill.model import ConvVAE, KLSchedule, ModelConfig, preset, vae_loss
@@ -461,9 +461,7 @@ class TrainingJob(BackgroundJob):
         items = []
         for clip in data.val_clips[:2]:
             try:
-                mel = data.clip_features[clip]
-                segment = torch.nn.functional.pad(mel[:, :frames], (0, max(0, frames - mel.shape[1])),
-                                                  value=float(mel.min()))
+                segment = segment_log_mel(data.clip_features[clip], frames, frames, drop_silent=False)[0]
                 audio = read_audio(clip_path(self.ws, self.config.dataset, clip), settings.sample_rate)
                 items.append(PreviewItem(clip, 0, segment, audio[: frames * settings.hop_length]))
             except Exception as exc:  # noqa: BLE001
@@ -499,17 +497,13 @@ def _launch(ws: Workspace, job: TrainingJob, settings: AudioSettings, epochs_lef
     return job
 
 
-def _usable_clip_count(ws: Workspace, dataset: str) -> int:
-    return len(load_dataset(ws, dataset).usable_clips)
-
-
 def start_training(ws: Workspace, config: TrainConfig) -> TrainingJob:
     """Create an experiment and start training it on a background thread. Refuses (with a
     DistillError) when another job trains in this workspace, the dataset is unusable, or the
     disk is too full."""
-    if _usable_clip_count(ws, config.dataset) < 2:
-        raise DistillError(f"dataset {config.dataset!r} needs at least 2 usable clips to train "
-                           "(one for training, one for validation)")
+    # Fail here, not on the job's thread, when the dataset cannot be split for training.
+    split_clips([clip.name for clip in load_dataset(ws, config.dataset).usable_clips], config.val_fraction,
+                config.seed)
     resolve_device(config.device)
     name = config.name or config.dataset
     experiment_id = _new_experiment_id(ws, name)

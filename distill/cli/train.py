@@ -93,6 +93,7 @@ def follow(job: BackgroundJob) -> int:
             stopping = True
             print("\nstopping after the current batch (Ctrl-C again to quit at once)…", flush=True)
             job.cancel()
+    job.join()  # let the thread finish its clean-up: a live torch thread at exit aborts Python
     outcome = job.outcome
     if isinstance(outcome, Failed):
         print(f"error: training failed: {outcome.message}", file=sys.stderr)
