@@ -190,3 +190,49 @@ def test_index_writes_are_atomic_and_leave_no_temporary_files(three):
     catalog.delete_model(three, "gravel")
     leftovers = [p.name for p in three.models_dir.iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+# -- the CLI ------------------------------------------------------------------------------
+
+def cli(ws, *argv: str) -> int:
+    from distill.cli import main
+
+    return main(["--workspace", str(ws.root), *argv])
+
+
+def test_cli_list_info_and_json(three, capsys):
+    attach_vocoder(three.models_dir / "Birdsong.distillgan", vocoder_slot(epochs=200, loss=2.3125))
+    (three.models_dir / "broken.distillgan").write_bytes(b"nope")
+    assert cli(three, "models", "list") == 0
+    out, err = capsys.readouterr()
+    assert "Rain on Tin" in out and "200 ep · loss 2.31" in out and "Size (MB)" in out
+    assert "warning: broken.distillgan: " in err
+    assert cli(three, "models", "list", "--search", "FOOT", "--json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["gravel"] and rows[0]["dataset"] == "footsteps"
+    assert cli(three, "models", "info", "birdsong") == 0
+    out = capsys.readouterr().out
+    assert "Dawn chorus (7 clips, 21.5 s)" in out and "200 ep · loss 2.31" in out
+    assert cli(three, "models", "info", "Birdsong", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["metadata"]["epochs_trained"] == 200
+    assert cli(three, "models", "info", "birdsnog") == 1
+    assert "did you mean Birdsong" in capsys.readouterr().err
+
+
+def test_cli_import_rename_delete(three, tmp_path, capsys):
+    source = tmp_path / "kettle.distillgan"
+    make_model_file(source, dataset="kitchen")
+    assert cli(three, "models", "import", str(source)) == 0
+    assert "imported 'kettle'" in capsys.readouterr().out
+    assert cli(three, "models", "import", str(source)) == 1  # not a terminal: no prompt, a clear error
+    err = capsys.readouterr().err
+    assert "'kettle' already exists" in err and "'kettle-2'" in err and "--overwrite" in err
+    assert cli(three, "models", "rename", "kettle", "Kettle boil") == 0
+    assert load_model_file(three.models_dir / "Kettle boil.distillgan").metadata["name"] == "Kettle boil"
+    assert cli(three, "models", "delete", "Kettle boil") == 0
+    assert not (three.models_dir / "Kettle boil.distillgan").exists()
+    old = tmp_path / "old.distill"
+    old.write_bytes(b"v1")
+    capsys.readouterr()
+    assert cli(three, "models", "import", str(old)) == 1
+    assert capsys.readouterr().err.strip() == f"error: {V1_MESSAGE}"
