@@ -13,6 +13,7 @@ written after its checkpoint is whole, so a `.pt` without one is a crash leftove
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -111,9 +112,14 @@ def save_checkpoint(folder: Path, state: dict[str, Any], *, epoch: int, global_s
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / checkpoint_filename(epoch, batch_in_epoch)
     state = {**state, "format": FORMAT, "format_version": FORMAT_VERSION}
+    # Serialise once in memory: the hash comes from the same bytes, without reading the file back.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getbuffer()
+    sha256, size = hashlib.sha256(data).hexdigest(), len(data)
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-        sha256, size = file_sha256(tmp), tmp.stat().st_size
+        with open(tmp, "wb") as handle:
+            handle.write(data)
     info = CheckpointInfo(path=path, epoch=epoch, global_step=global_step, train_loss=_finite(train_loss),
                           val_loss=_finite(val_loss), created=now_iso(), size_bytes=size, sha256=sha256,
                           batch_in_epoch=batch_in_epoch)

@@ -1,0 +1,113 @@
+"""Training benchmark: prints figures, asserts nothing (this machine is shared and noisy).
+
+1. Data preparation: the second `prepare_training_data` on the same dataset (features from
+   the cache) over the first (decode, resample, log-mel). Target ≤ 0.1.
+2. Engine overhead: the engine's wall time per epoch (train + validation + checkpoint +
+   metrics + record) over a plain PyTorch loop (train + validation) on the same model, data
+   and batch size. Target ≤ 1.05. Epoch 1 is a warm-up and is left out; runs alternate
+   so drifting load hits both alike; medians are reported.
+
+    .venv/bin/python benchmarks/bench_training.py [--preset default] [--epochs 6] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from distill.audio import AudioSettings
+from distill.data import create_dataset, prepare_training_data
+from distill.example_corpus import write_example_corpus
+from distill.jobs import EpochFinished, Finished
+from distill.model import ConvVAE, vae_loss
+from distill.train import TrainConfig, start_training
+from distill.workspace import Workspace
+
+
+def plain_epochs(config: TrainConfig, train: torch.Tensor, val: torch.Tensor, model_config) -> list[float]:
+    """The loop anyone would write by hand: same model, optimiser, batches and loss."""
+    torch.manual_seed(config.seed)
+    model = ConvVAE(model_config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    times = []
+    for epoch in range(1, config.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        for batch_index in torch.randperm(train.shape[0]).split(config.batch_size):
+            batch = train[batch_index]
+            decoded, mu, logvar = model(batch)
+            loss = vae_loss(batch, decoded, mu, logvar, config.kl_schedule.beta_at(epoch), config.free_bits).total
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            for batch in val.split(64):
+                mu, logvar = model.encode(batch)
+                vae_loss(batch, model.decode(mu), mu, logvar, config.beta, 0.0)
+        times.append(time.perf_counter() - started)
+    return times[1:]
+
+
+def in_thread(function, *args):
+    """Run on a worker thread, as the engine does: under load, OpenMP in the main thread can
+    be several times slower than in a worker, which would flatter the engine."""
+    result = []
+    worker = threading.Thread(target=lambda: result.append(function(*args)))
+    worker.start()
+    worker.join()
+    return result[0]
+
+
+def engine_epochs(ws: Workspace, config: TrainConfig) -> list[float]:
+    job = start_training(ws, config)
+    stamps = [event.time for event in job.events() if isinstance(event, (EpochFinished,))]
+    job.join()
+    assert isinstance(job.outcome, Finished), job.outcome
+    return [b - a for a, b in zip(stamps, stamps[1:])]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace.open(Path(tmp) / "ws")
+        create_dataset(ws, "example", write_example_corpus(Path(tmp) / "corpus"))
+        config = TrainConfig(dataset="example", preset=args.preset, epochs=args.epochs, preview_every=0,
+                             device="cpu")
+        settings = AudioSettings()
+        frames = config.model_config().segment_frames
+
+        first = in_thread(prepare_training_data, ws, "example", settings, frames)
+        second = in_thread(prepare_training_data, ws, "example", settings, frames)
+        print(f"data preparation: first {first.preparation_seconds:.3f} s ({first.computed_clips} clips computed), "
+              f"second {second.preparation_seconds:.3f} s ({second.computed_clips} computed); "
+              f"ratio {second.preparation_seconds / first.preparation_seconds:.3f} (target <= 0.1)")
+
+        feats = first.train
+        model_config = config.model_config().with_feature_stats(feats.mean().item(), feats.std().item(),
+                                                                feats.max().item() + 1)
+        plain, engine = [], []
+        for _ in range(args.rounds):
+            plain += in_thread(plain_epochs, config, first.train, first.val, model_config)
+            engine += engine_epochs(ws, config)
+        p, e = statistics.median(plain), statistics.median(engine)
+        print(f"epoch time ({args.preset} preset, {feats.shape[0]} segments, batch {config.batch_size}, "
+              f"{torch.get_num_threads()} threads): plain loop {p:.3f} s, engine {e:.3f} s; "
+              f"ratio {e / p:.3f} (target <= 1.05)")
+
+
+if __name__ == "__main__":
+    main()
