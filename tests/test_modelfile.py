@@ -287,3 +287,50 @@ def test_resolve_model_by_name_path_and_with_close_names(ws, tmp_path: Path):
     with pytest.raises(DistillError) as info:
         resolve_model(ws, "old.distill")
     assert str(info.value) == V1_MESSAGE
+
+
+# -- export from a real training run --------------------------------------------------------
+
+@pytest.mark.slow
+def test_export_from_a_trained_experiment_then_generate(ws, example_corpus, capsys):
+    from distill.checkpoints import load_checkpoint, resolve_checkpoint
+    from distill.cli import main
+    from distill.data import create_dataset
+    from distill.train import TrainConfig, start_training
+
+    create_dataset(ws, "plucks", example_corpus[::4][:6])
+    job = start_training(ws, TrainConfig(dataset="plucks", preset="tiny", epochs=2, batch_size=8, preview_every=0,
+                                         seed=3, device="cpu"))
+    list(job.events(timeout=300))
+    job.join(30)
+    exp = job.experiment_id
+    cli = lambda *argv: main(["--workspace", str(ws.root), *argv])  # noqa: E731
+
+    assert cli("export", exp, "--name", "Plucks", "--device", "cpu") == 0
+    assert "exported 'Plucks'" in capsys.readouterr().out
+    path = ws.models_dir / "Plucks.distillgan"
+    model_file = validate_model_file(path)
+    ckpt = load_checkpoint(resolve_checkpoint(ws.experiment_dir(exp), "best"))
+    meta = model_file.metadata
+    assert meta["name"] == "Plucks" and meta["dataset"]["name"] == "plucks" and meta["dataset"]["clips"] == 6
+    assert meta["dataset"]["total_seconds"] > 0
+    assert meta["experiment"]["id"] == exp and meta["experiment"]["checkpoint_epoch"] == ckpt["epoch"]
+    assert meta["epochs_trained"] == ckpt["epoch"] and meta["val_loss"] == pytest.approx(ckpt["metrics"]["val_loss"])
+    assert model_file.analysis["matches_training_data"] is True and model_file.vocoder is None
+    # Round trip: the exported model computes exactly what the checkpoint's weights compute.
+    original = ConvVAE(model_file.model_config).eval()
+    original.load_state_dict(ckpt["model_state"])
+    x = torch.randn(3, model_file.model_config.n_mels, model_file.model_config.segment_frames) - 5
+    with torch.no_grad():
+        assert torch.equal(model_file.build_model().encode(x)[0], original.encode(x)[0])
+
+    assert cli("export", exp, "--name", "Plucks") == 1  # a clash is never a silent replace
+    assert "'Plucks' already exists" in capsys.readouterr().err
+    assert cli("export", exp, "--name", "Plucks", "--checkpoint", "last", "--overwrite", "--device", "cpu") == 0
+    assert load_model_file(path).metadata["experiment"]["checkpoint"] == "last"
+    assert cli("export", "no-such-experiment") == 1
+
+    assert cli("generate", "plucks", "-n", "2", "--seed", "1", "--duration", "2", "--device", "cpu") == 0
+    written = sorted((ws.root / "generated" / "Plucks").glob("*.wav"))
+    assert [p.name for p in written] == ["Plucks-seed1-2s.wav", "Plucks-seed2-2s.wav"]
+    assert not list(ws.datasets_dir.rglob("*seed*"))
