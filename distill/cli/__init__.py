@@ -43,3 +43,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `distill ... | head`: the reader left, which is fine
+        sys.stderr.close()
+        return 0
