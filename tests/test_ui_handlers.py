@@ -1,0 +1,197 @@
+"""The web app's handlers, called through `gradio_client` against a launched app on a temp
+workspace: upload, train, stop, resume, save, list, generate, import, delete, and readable
+errors. One app per module; the tests build on each other in file order (a dataset, then
+an experiment, then a model), as a user would."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from gradio_client import Client, handle_file  # noqa: E402
+
+from distill.checkpoints import read_metrics  # noqa: E402
+from distill.example_corpus import write_example_corpus  # noqa: E402
+from distill.modelfile import V1_MESSAGE  # noqa: E402
+from distill.train import current_job, get_experiment, list_experiments  # noqa: E402
+from distill.workspace import Workspace  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+TINY = dict(preset="tiny", batch_size=16, learning_rate=0.001, latent_dim=0, preview_every=1, device="cpu",
+            name="")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from ui.app import launch
+
+    ws = Workspace.open(tmp_path_factory.mktemp("ui-handlers") / "workspace")
+    blocks, url = launch(ws, port=free_port(), block=False)
+    client = Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("client-downloads")))
+    yield ws, client
+    job = current_job(ws)
+    if job is not None and not job.done:
+        job.cancel()
+        job.join(60)
+    client.close()
+    blocks.close()
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    files = write_example_corpus(folder, n_clips=6)
+    bad = folder / "bad.wav"
+    bad.write_text("this is not audio\n")
+    return files + [bad]
+
+
+def train(client: Client, dataset: str, epochs: int, **overrides):
+    settings = {**TINY, **overrides}
+    return client.submit(dataset, settings["preset"], epochs, settings["batch_size"], settings["learning_rate"],
+                         settings["latent_dim"], settings["preview_every"], settings["device"], settings["name"],
+                         api_name="/train")
+
+
+def value(output):
+    """A component's value from an output (the client passes gr.update(...) through as a dict)."""
+    if isinstance(output, dict) and output.get("__type__") == "update":
+        return output.get("value")
+    return output
+
+
+def wait_for(condition, timeout: float = 120, every: float = 0.3):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("timed out waiting")
+
+
+def test_upload_keeps_good_clips_and_lists_the_bad_one_with_its_reason(app, clips):
+    ws, client = app
+    results, summary, *_ = client.predict(None, "mine", [handle_file(str(p)) for p in clips],
+                                          api_name="/upload_clips")
+    rows = {row[0]: row for row in results["data"]}
+    assert len(rows) == 7
+    assert rows["bad.wav"][1] == "rejected" and rows["bad.wav"][2]
+    assert all(rows[p.name][1].startswith("kept") for p in clips[:-1])
+    assert "6 kept" in summary and "1 rejected" in summary
+    # the dataset now exists with its 6 clips; the clip table says so
+    _, table, totals, *_ = client.predict("mine", api_name="/show_dataset")
+    assert len(table["data"]) == 6 and "6 clips" in totals
+
+
+def test_upload_to_a_picked_dataset_adds_and_remove_takes_out(app, clips, tmp_path):
+    ws, client = app
+    from conftest import write_tone
+
+    extra = write_tone(tmp_path / "extra tone.wav", seconds=1.0)
+    results, summary, *_ = client.predict("mine", "", [handle_file(str(extra))], api_name="/upload_clips")
+    assert results["data"][0][1].startswith("kept") and "Added to" in summary
+    _, table, *_ = client.predict("mine", ["extra tone.wav"], api_name="/remove_clips")
+    names = [row[0] for row in table["data"]]
+    assert "extra tone.wav" not in names and sorted(names) == sorted(p.name for p in clips[:-1])
+    assert not (ws.dataset_dir("mine") / "clips" / "extra tone.wav").exists()
+
+
+def test_train_runs_to_the_end_and_reports_completed(app):
+    ws, client = app
+    started = time.time()
+    status, chart, *_ = train(client, "mine", 2).result(timeout=300)
+    assert "completed" in status and "2 / 2" in status, status
+    experiment = list_experiments(ws)[0]
+    assert experiment["status"] == "completed" and len(read_metrics(ws.experiment_dir(experiment["id"]))) == 2
+    assert time.time() - started < 200
+
+
+def test_stop_ends_the_run_cancelled_and_resume_finishes_it(app):
+    ws, client = app
+    job = train(client, "mine", 20)
+    experiment_id = wait_for(lambda: current_job(ws) and not current_job(ws).done and current_job(ws).experiment_id)
+    wait_for(lambda: read_metrics(ws.experiment_dir(experiment_id)))
+    # a second page sees the running job (rebuilt from disk, not from the training handler)
+    status, *_ = Client(client.src, verbose=False).predict(experiment_id, api_name="/show_experiment")
+    assert "running" in status and "epoch" in status
+    client.predict(api_name="/stop")
+    status, *_ = job.result(timeout=120)
+    assert "cancelled" in status, status
+    assert get_experiment(ws, experiment_id)["status"] == "cancelled"
+    done = read_metrics(ws.experiment_dir(experiment_id))[-1]["epoch"]
+
+    status, *_ = client.submit(experiment_id, done + 1, api_name="/resume").result(timeout=200)
+    assert "completed" in status and f"{done + 1} / {done + 1}" in status, status
+    assert [row["epoch"] for row in read_metrics(ws.experiment_dir(experiment_id))] == list(range(1, done + 2))
+
+
+def test_list_experiments_has_both_runs(app):
+    ws, client = app
+    records = client.predict(api_name="/list_experiments")
+    assert [r["status"] for r in records] == ["completed", "completed"]
+
+
+def test_save_model_puts_it_in_the_catalog_and_generate_makes_playable_wavs(app):
+    ws, client = app
+    experiment_id = list_experiments(ws)[-1]["id"]
+    message = client.predict(experiment_id, "best", "my sounds", False, api_name="/save_model")
+    assert "my sounds" in message and (ws.models_dir / "my sounds.distillgan").is_file()
+    assert [m["name"] for m in client.predict("", api_name="/list_models")] == ["my sounds"]
+
+    # the same name again is refused with a readable suggestion
+    with pytest.raises(Exception, match="already exists"):
+        client.predict(experiment_id, "last", "my sounds", False, api_name="/save_model")
+
+    outputs = client.predict("my sounds", 2, 7, 1.0, 0, False, 0.5, 0, 0, 0, api_name="/generate")
+    audio = [value(p) for p in outputs[:-1] if value(p)]
+    assert len(audio) == 2 and all(Path(p).stat().st_size > 1000 for p in audio)
+    written = sorted((ws.root / "generated" / "my sounds").glob("*.wav"))
+    assert [p.name for p in written] == ["my_sounds-seed7-pc1+0.5.wav", "my_sounds-seed8-pc1+0.5.wav"]
+    assert len(value(outputs[-1])) == 2  # the download list
+
+
+def test_import_of_a_v1_file_shows_the_v1_message(app, tmp_path):
+    ws, client = app
+    old = tmp_path / "old.distill"
+    old.write_bytes(b"PK\x03\x04 an old model")
+    with pytest.raises(Exception) as failure:
+        client.predict(handle_file(str(old)), "", api_name="/import_model")
+    assert V1_MESSAGE in str(failure.value)
+
+
+def test_import_then_delete_a_model(app, tmp_path):
+    ws, client = app
+    copy = tmp_path / "shared by a friend.distillgan"
+    copy.write_bytes((ws.models_dir / "my sounds.distillgan").read_bytes())
+    _, message, table, *_ = client.predict(handle_file(str(copy)), "", api_name="/import_model")
+    assert "shared by a friend" in message
+    assert sorted(row[0] for row in table["data"]) == ["my sounds", "shared by a friend"]
+    table, *_ = client.predict("shared by a friend", "", api_name="/delete_model")  # (the Row is no output)
+    assert [row[0] for row in table["data"]] == ["my sounds"]
+
+
+def test_failures_reach_the_user_as_readable_messages(app):
+    ws, client = app
+    with pytest.raises(Exception, match="pick a dataset to train on"):
+        train(client, None, 2).result(timeout=60)
+    with pytest.raises(Exception, match="nothing is training"):
+        client.predict(api_name="/stop")
+    with pytest.raises(Exception, match="no model named"):
+        client.predict("nope", 1, 0, 1.0, 0, False, 0, 0, 0, 0, api_name="/generate")
+    with pytest.raises(Exception) as failure:
+        client.predict("nope", api_name="/model_details")
+    assert "Traceback" not in str(failure.value)

@@ -1,0 +1,219 @@
+"""The Catalog tab: the saved models (search, details), generation, import and delete."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+import pandas as pd
+
+from distill import DistillError
+from distill.catalog import (TABLE_COLUMNS, delete_model, import_model, list_models, model_details, models_table,
+                             vocoder_label)
+from distill.generate import generate_sounds
+from distill.modelfile import ModelExistsError
+from distill.workspace import Workspace
+from ui.common import handle_errors, number
+
+SOUND_SLOTS = 8  # the most sounds one Generate makes (and players shown)
+DIRECTION_SLOTS = 4  # principal-direction sliders (pc1..pc4)
+
+
+def details_markdown(details: dict[str, Any]) -> str:
+    meta = details.get("metadata") or {}
+    dataset = meta.get("dataset") or {}
+    experiment = meta.get("experiment") or {}
+    audio = details.get("audio_settings") or {}
+    analysis = details.get("analysis") or {}
+    vocoder = details.get("vocoder")
+    lines = [
+        f"### {details['name']}",
+        f"- **Trained on** *{dataset.get('name', '?')}* ({dataset.get('clips', '?')} clips, "
+        f"{number(dataset.get('total_seconds'), 3)} s) · experiment `{experiment.get('id', '?')}`, "
+        f"{experiment.get('checkpoint', '?')} checkpoint (epoch {experiment.get('checkpoint_epoch', '?')})",
+        f"- **Losses** train {number(meta.get('train_loss'))} · validation {number(meta.get('val_loss'))}",
+        f"- **Audio** {audio.get('sample_rate', '?')} Hz · {audio.get('n_mels', '?')} mels · latent size "
+        f"{analysis.get('latent_dim', '?')} · {details.get('parameters', 0):,} parameters · "
+        f"{details.get('size_mb', '?')} MB",
+        f"- **Created** {str(meta.get('created', '?'))[:19].replace('T', ' ')}",
+    ]
+    if analysis.get("matches_training_data") is False:
+        lines.append("- ⚠ the dataset has changed since training: the latent statistics describe it as it is now")
+    if vocoder:
+        training = vocoder.get("training") or {}
+        lines.append(f"- **Vocoder** {vocoder_label({'epochs': training.get('epochs'), 'final_loss': training.get('final_loss')})}"
+                     f" · trained {str(training.get('trained_at', '?'))[:19].replace('T', ' ')}")
+    else:
+        lines.append("- **Vocoder** none: sounds are made with Griffin-Lim")
+    return "\n".join(lines)
+
+
+def generate_files(ws: Workspace, model: str, n: int, seed: int | None, temperature: float,
+                   duration: float | None, offsets: dict[int, float], griffin_lim: bool,
+                   progress: Callable[[float, str], None] | None = None) -> list[Path]:
+    """`n` sounds, one call per sound so progress can be shown; sound i uses seed + i, exactly
+    as one `generate_sounds(n=n)` call would."""
+    seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
+    paths = []
+    for i in range(n):
+        if progress:
+            progress(i / n, f"sound {i + 1} of {n}")
+        paths += [s.path for s in generate_sounds(ws, model, n=1, seed=seed + i, duration=duration,
+                                                  temperature=temperature, offsets=offsets or None,
+                                                  griffin_lim=griffin_lim)]
+    return paths
+
+
+@dataclass
+class CatalogTab:
+    search: gr.Textbox
+    model: gr.Dropdown
+    load_outputs: list[Any]
+    load: Callable
+
+
+def build(ws: Workspace) -> CatalogTab:
+    with gr.Row(elem_classes=["bottom-aligned"]):
+        search = gr.Textbox(label="Search", placeholder="name or dataset", scale=3, elem_id="catalog-search")
+        refresh_button = gr.Button("↻ Refresh", scale=0, min_width=110, size="md")
+    table = gr.Dataframe(value=pd.DataFrame(columns=TABLE_COLUMNS), label="Models (click a row to pick it)",
+                         interactive=False, wrap=True, max_height=240, elem_id="models-table")
+    with gr.Row():
+        with gr.Column(scale=2, min_width=360):
+            model = gr.Dropdown(label="Model", choices=[], allow_custom_value=True, elem_id="catalog-model")
+            details = gr.Markdown("Pick a model to see its details.", elem_id="model-details")
+            with gr.Accordion("Everything the file says", open=False):
+                details_json = gr.JSON(label="Model details")
+            with gr.Accordion("Vocoder", open=False):
+                gr.Markdown("A neural vocoder trained for one model makes its sounds cleaner than Griffin-Lim. "
+                            "Vocoder training is not available in this version yet; a model that carries one "
+                            "uses it automatically (tick *Force Griffin-Lim* to compare).",
+                            elem_id="vocoder-placeholder")
+            with gr.Accordion("Import or delete", open=False):
+                upload = gr.File(label="Import a .distillgan file", file_types=[".distillgan", ".distill"],
+                                 height=110, elem_id="model-import")
+                import_result = gr.Markdown()
+                delete_button = gr.Button("Delete this model…", variant="stop", size="md", elem_id="model-delete")
+                with gr.Row(visible=False) as confirm_row:
+                    confirm_text = gr.Markdown()
+                    confirm_button = gr.Button("Yes, delete it", variant="stop", size="md",
+                                               elem_id="model-delete-confirm")
+                    cancel_button = gr.Button("Keep it", size="md")
+        with gr.Column(scale=3, min_width=480):
+            gr.Markdown("#### Generate")
+            with gr.Row(elem_classes=["bottom-aligned"]):
+                count = gr.Slider(1, SOUND_SLOTS, value=4, step=1, label="Sounds", elem_id="gen-n")
+                seed = gr.Number(label="Seed", value=0, precision=0, info="sound i uses seed + i",
+                                 elem_id="gen-seed", scale=3)
+                dice = gr.Button("🎲 Random seed", size="md", scale=1, min_width=120)
+            with gr.Row():
+                temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Temperature",
+                                        info="spread around the training sounds")
+                duration = gr.Number(label="Duration (s)", value=None, minimum=0, info="0: one training segment",
+                                     elem_id="gen-duration")
+            with gr.Accordion("Principal directions (in units of the data's spread)", open=False):
+                directions = [gr.Slider(-3.0, 3.0, value=0.0, step=0.1, label=f"pc{k + 1}")
+                              for k in range(DIRECTION_SLOTS)]
+            griffin_lim = gr.Checkbox(label="Force Griffin-Lim (ignore the model's vocoder)", value=False)
+            generate_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
+            with gr.Row():
+                players = [gr.Audio(label=f"Sound {i + 1}", type="filepath", interactive=False, visible=False,
+                                    buttons=["download"], elem_id=f"gen-sound-{i}", min_width=220)
+                           for i in range(SOUND_SLOTS)]
+            files = gr.Files(label="Download", visible=False, elem_id="gen-files")
+
+    def model_names(text: str = "") -> list[str]:
+        return [e.name for e in list_models(ws, text or "")]
+
+    def describe(name: str | None) -> tuple:
+        if not name:
+            return ("Pick a model to see its details.", None, *[gr.update(visible=True)] * DIRECTION_SLOTS)
+        info = model_details(ws, name)
+        available = int((info.get("analysis") or {}).get("directions") or 0)
+        sliders = [gr.update(visible=k < available, value=0.0) for k in range(DIRECTION_SLOTS)]
+        return (details_markdown(info), info, *sliders)
+
+    view_outputs = [table, model, details, details_json, *directions]
+
+    def views(text: str, name: str | None) -> tuple:
+        names = model_names(text)
+        if name not in names:
+            name = names[0] if names else None
+        return (models_table(ws, text or ""), gr.update(choices=names, value=name)) + describe(name)
+
+    @handle_errors
+    def load(text: str = "", name: str | None = None):
+        return views(text, name)
+
+    @handle_errors
+    def pick(name: str | None):
+        return describe(name)
+
+    @handle_errors
+    def pick_row(event: gr.SelectData):
+        row = event.row_value or []
+        name = row[0] if row else None
+        return (gr.update(value=name),) + describe(name)
+
+    @handle_errors
+    def generate(name: str | None, n: float, seed_value: Any, temp: float, seconds: Any, griffin: bool,
+                 pc1: float, pc2: float, pc3: float, pc4: float, progress=gr.Progress()):
+        if not name:
+            raise DistillError("pick a model first")
+        offsets = (pc1, pc2, pc3, pc4)[:DIRECTION_SLOTS]
+        chosen = {k + 1: float(v) for k, v in enumerate(offsets) if v}
+        paths = generate_files(ws, name, int(n), None if seed_value in (None, "") else int(seed_value),
+                               float(temp), float(seconds) if seconds not in (None, "", 0) else None, chosen,
+                               bool(griffin), progress=lambda f, text: progress(f, desc=text))
+        updates = [gr.update(value=str(paths[i]), visible=True, label=paths[i].name) if i < len(paths)
+                   else gr.update(value=None, visible=False) for i in range(SOUND_SLOTS)]
+        return (*updates, gr.update(value=[str(p) for p in paths], visible=True))
+
+    @handle_errors
+    def import_upload(path: str | None, text: str):
+        if not path:
+            return (gr.skip(), "") + tuple(gr.skip() for _ in view_outputs)
+        try:
+            entry = import_model(ws, path)
+        except ModelExistsError as exc:
+            raise DistillError(f"a model named {exc.name!r} is already in the catalog: delete or rename "
+                               f"that one first, or rename the file (e.g. to {exc.suggestion}.distillgan)") from None
+        gr.Info(f"Imported {entry.name}")
+        return (None, f"Imported **{entry.name}**.") + views(text, entry.name)
+
+    @handle_errors
+    def ask_delete(name: str | None):
+        if not name:
+            raise DistillError("pick a model to delete")
+        return gr.update(visible=True), f"Delete **{name}** for good?"
+
+    @handle_errors
+    def confirm_delete(name: str | None, text: str):
+        if not name:
+            raise DistillError("pick a model to delete")
+        delete_model(ws, name)
+        gr.Info(f"Deleted {name}")
+        return (gr.update(visible=False),) + views(text, None)
+
+    search.input(load, [search, model], view_outputs, api_name="search_models", show_progress="hidden")
+    refresh_button.click(load, [search, model], view_outputs, api_visibility="private")
+    model.input(pick, [model], view_outputs[2:], api_name="model_details")
+    table.select(pick_row, None, view_outputs[1:], api_visibility="private")
+    dice.click(lambda: random.SystemRandom().randrange(2**31), None, [seed], api_visibility="private",
+               show_progress="hidden")
+    generate_button.click(generate, [model, count, seed, temperature, duration, griffin_lim, *directions],
+                          [*players, files], api_name="generate")
+    upload.upload(import_upload, [upload, search], [upload, import_result] + view_outputs, api_name="import_model")
+    delete_button.click(ask_delete, [model], [confirm_row, confirm_text], api_visibility="private")
+    cancel_button.click(lambda: gr.update(visible=False), None, [confirm_row], api_visibility="private")
+    confirm_button.click(confirm_delete, [model, search], [confirm_row] + view_outputs, api_name="delete_model")
+
+    def models_api(search_text: str = "") -> list[dict]:
+        """Every model in the catalog (newest first), optionally filtered by name or dataset."""
+        return [e.to_dict() for e in list_models(ws, search_text)]
+
+    gr.api(models_api, api_name="list_models")
+    return CatalogTab(search=search, model=model, load_outputs=view_outputs, load=load)

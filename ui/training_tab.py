@@ -1,0 +1,276 @@
+"""The Training tab: settings, Train / Stop / Resume, the live loss chart, status line and
+newest previews, the experiments and Save model.
+
+The job never lives in a handler: `start_training` puts it on its own thread. The Train and
+Resume handlers are generators that follow the job's events (and end quietly when their tab
+closes); a `gr.Timer` in every open page rebuilds the same view from disk (`training_view`),
+which is what makes a reloaded page, a second tab or a job started by the CLI show up.
+Updates that would not change anything are skipped, so players keep playing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import gradio as gr
+
+from distill import DistillError
+from distill.export import export_model
+from distill.jobs import Cancelled, Failed, Finished, Warning
+from distill.model import PRESETS
+from distill.modelfile import ModelExistsError
+from distill.train import (TrainConfig, TrainingJob, current_job, experiments_table, get_experiment,
+                           list_experiments, resume_training, start_training)
+from distill.workspace import Workspace
+from ui.common import handle_errors
+from ui.dataset_tab import dataset_names
+from ui.training_view import PREVIEW_SLOTS, TrainingView, checkpoint_choices, live_experiment, training_view
+
+DEVICES = ["auto", "cpu", "cuda"]  # what TrainConfig accepts (resolve_device)
+POLL_SECONDS = 1.5
+FOLLOW_QUIET_SECONDS = 2.0  # the following generator refreshes at least this often
+
+
+def train_defaults() -> dict[str, Any]:
+    """TrainConfig's own defaults: the only place they are written."""
+    return {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+
+
+def _whole(value: Any, label: str, minimum: int = 0) -> int:
+    if value is None or value == "":
+        raise DistillError(f"{label} is empty")
+    number = int(round(float(value)))
+    if number < minimum:
+        raise DistillError(f"{label} must be at least {minimum}")
+    return number
+
+
+def config_from_form(dataset: str | None, preset: str, epochs: Any, batch_size: Any, learning_rate: Any,
+                     latent_dim: Any, preview_every: Any, device: str, name: str | None) -> TrainConfig:
+    if not dataset:
+        raise DistillError("pick a dataset to train on (make one in the Dataset tab)")
+    if learning_rate is None or learning_rate == "":
+        raise DistillError("learning rate is empty")
+    latent = _whole(latent_dim, "latent size") if latent_dim not in (None, "") else 0
+    return TrainConfig(dataset=dataset, name=(name or "").strip() or None, preset=preset,
+                       epochs=_whole(epochs, "epochs", 1), batch_size=_whole(batch_size, "batch size", 1),
+                       learning_rate=float(learning_rate), latent_dim=latent or None,
+                       preview_every=_whole(preview_every, "preview interval"), device=device)
+
+
+# -- rendering a view into the outputs, skipping what did not change ------------------------
+
+def render(ws: Workspace, view: TrainingView, seen: dict | None, select: str | None = None) -> tuple:
+    """Values for OUTPUT order: status, chart, 3 players, table, experiment pick, train, stop,
+    seen. `seen` holds what this page shows already; unchanged parts are gr.skip()."""
+    seen = dict(seen or {})
+    out: list[Any] = []
+
+    def part(key: str, signature: Any, make: Callable[[], Any]) -> Any:
+        if seen.get(key) == signature:
+            return gr.skip()
+        seen[key] = signature
+        return make()
+
+    out.append(part("status", view.status_line, lambda: view.status_line))
+    out.append(part("chart", (view.experiment_id, len(view.losses), view.losses.to_json()), lambda: view.losses))
+    slots = view.previews + [None] * (PREVIEW_SLOTS - len(view.previews))
+    for index, slot in enumerate(slots):
+        signature = (view.experiment_id, str(slot[1]) if slot else None)
+        out.append(part(f"preview{index}", signature, lambda slot=slot: gr.update(
+            value=str(slot[1]), label=slot[0], visible=True) if slot else gr.update(value=None, visible=index == 0,
+                                                                                  label="Newest preview")))
+    table = experiments_table(ws)
+    out.append(part("table", table.to_json(), lambda: table))
+    ids = [r for r in table["id"]]
+    live = view.experiment_id if view.running else None
+    # The pick follows a job that starts (here or elsewhere) once; otherwise it is the user's.
+    value = select or (live if live and seen.get("live") != live else None)
+    seen["live"] = live
+    out.append(part("pick", (tuple(ids), value), lambda: gr.update(choices=ids, value=value) if value
+                    else gr.update(choices=ids)))
+    out.append(part("buttons", view.running, lambda: gr.update(interactive=not view.running)))
+    out.append(part("stop", view.running, lambda: gr.update(interactive=view.running)))
+    out.append(seen)
+    return tuple(out)
+
+
+def follow(ws: Workspace, job: TrainingJob, seen: dict | None) -> Iterator[tuple]:
+    """Yield a fresh view at each of the job's events (and every few quiet seconds) until it
+    ends. Warnings, the end and failures become toasts."""
+    seen = dict(seen or {})
+    index = 0
+    first = True
+    while True:
+        for event in job.events(start=index, timeout=FOLLOW_QUIET_SECONDS):
+            index += 1
+            if isinstance(event, Warning):
+                gr.Warning(event.message)
+            elif isinstance(event, Failed):
+                gr.Warning(f"Training failed: {event.message}")
+            elif isinstance(event, Cancelled):
+                gr.Info(f"Stopped after epoch {event.epoch}: Resume continues from there.")
+            elif isinstance(event, Finished):
+                gr.Info(f"Training finished: {event.epoch} epochs.")
+            outputs = render(ws, training_view(ws, job.experiment_id), seen,
+                             select=job.experiment_id if first else None)
+            first = False
+            seen = outputs[-1]
+            yield outputs
+        if job.done and index >= len(job.history):
+            # The last answer is whole (no skipped parts): what an API caller gets back.
+            yield render(ws, training_view(ws, job.experiment_id), {})
+            return
+        outputs = render(ws, training_view(ws, job.experiment_id), seen)
+        seen = outputs[-1]
+        yield outputs
+
+
+# -- the tab --------------------------------------------------------------------------------
+
+@dataclass
+class TrainingTab:
+    dataset: gr.Dropdown
+    experiment: gr.Dropdown
+    load_outputs: list[Any]
+    load: Callable
+
+
+def build(ws: Workspace) -> TrainingTab:
+    defaults = train_defaults()
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            dataset = gr.Dropdown(label="Dataset", choices=[], allow_custom_value=True, elem_id="train-dataset")
+            preset = gr.Radio(label="Preset", choices=list(PRESETS), value=defaults["preset"],
+                              info="tiny: a quick look in minutes; default: the real thing", elem_id="train-preset")
+            with gr.Row():
+                epochs = gr.Number(label="Epochs", value=defaults["epochs"], precision=0, minimum=1,
+                                   elem_id="train-epochs")
+                batch_size = gr.Number(label="Batch size", value=defaults["batch_size"], precision=0, minimum=1)
+            with gr.Row():
+                learning_rate = gr.Number(label="Learning rate", value=defaults["learning_rate"], step=0.0001)
+                latent_dim = gr.Number(label="Latent size", value=defaults["latent_dim"] or 0, precision=0,
+                                       minimum=0, info="0: the preset's")
+            with gr.Row():
+                preview_every = gr.Number(label="Preview every (epochs)", value=defaults["preview_every"],
+                                          precision=0, minimum=0, info="0: no previews",
+                                          elem_id="train-preview-every")
+                device = gr.Dropdown(label="Device", choices=DEVICES, value=defaults["device"])
+            name = gr.Textbox(label="Experiment name (optional)", placeholder="defaults to the dataset's name")
+            with gr.Row():
+                train_button = gr.Button("Train", variant="primary", elem_id="train-start")
+                stop_button = gr.Button("Stop", variant="stop", interactive=False, elem_id="train-stop")
+        with gr.Column(scale=2, min_width=480):
+            status = gr.Markdown("Loading…", elem_id="train-status")
+            chart = gr.LinePlot(x="epoch", y="loss", color="curve", title="Loss per epoch", height=260,
+                                x_title="epoch", y_title="loss", label="Loss", elem_id="loss-chart")
+            with gr.Row():
+                players = [gr.Audio(label="Newest preview", type="filepath", interactive=False, visible=i == 0,
+                                    elem_id=f"train-preview-{i}", buttons=["download"], min_width=200)
+                           for i in range(PREVIEW_SLOTS)]
+    gr.Markdown("### Experiments")
+    table = gr.Dataframe(label="Experiments", interactive=False, wrap=True, max_height=260, elem_id="experiments")
+    with gr.Row(elem_classes=["bottom-aligned"]):
+        experiment = gr.Dropdown(label="Experiment", choices=[], allow_custom_value=True, scale=3, elem_id="experiment-pick")
+        resume_epochs = gr.Number(label="Train to epoch", value=0, precision=0, minimum=0, scale=1,
+                                  info="0: as planned", elem_id="resume-epochs")
+        resume_button = gr.Button("Resume", scale=1, elem_id="train-resume", size="md")
+    with gr.Row(elem_classes=["bottom-aligned"]):
+        checkpoint = gr.Dropdown(label="Checkpoint", choices=["best", "last"], allow_custom_value=True, value="best", scale=1,
+                                 elem_id="save-checkpoint")
+        model_name = gr.Textbox(label="Model name", placeholder="defaults to the experiment's name", scale=2,
+                                elem_id="save-name")
+        overwrite = gr.Checkbox(label="Overwrite a model of that name", value=False, scale=1)
+        save_button = gr.Button("Save model", variant="primary", scale=1, elem_id="save-model", size="md")
+    save_result = gr.Markdown(elem_id="save-result")
+    seen = gr.State({})
+    timer = gr.Timer(POLL_SECONDS)
+
+    outputs = [status, chart, *players, table, experiment, train_button, stop_button, seen]
+    form = [dataset, preset, epochs, batch_size, learning_rate, latent_dim, preview_every, device, name]
+
+    @handle_errors
+    def train(*values: Any):
+        *fields, page_seen = values
+        job = start_training(ws, config_from_form(*fields))
+        gr.Info(f"Training started: {job.experiment_id}")
+        yield from follow(ws, job, page_seen)
+
+    @handle_errors
+    def stop():
+        job = current_job(ws)
+        if job is not None and not job.done:
+            job.cancel()
+            gr.Info("Stopping after the current batch…")
+            return "Stopping after the current batch…"
+        live_id, _ = live_experiment(ws)
+        if live_id:
+            raise DistillError(f"{live_id} is training in another program (the command line?): stop it there")
+        raise DistillError("nothing is training")
+
+    @handle_errors
+    def resume(experiment_id: str | None, to_epoch: Any, page_seen: dict):
+        if not experiment_id:
+            raise DistillError("pick an experiment to resume")
+        epochs = _whole(to_epoch or 0, "train to epoch") or None  # 0: as planned
+        job = resume_training(ws, experiment_id, epochs=epochs)
+        gr.Info(f"Resuming {experiment_id}")
+        yield from follow(ws, job, page_seen)
+
+    @handle_errors
+    def poll(experiment_id: str | None, page_seen: dict):
+        return render(ws, training_view(ws, experiment_id), page_seen)
+
+    def save_defaults(experiment_id: str | None) -> tuple:
+        name_value = ""
+        if experiment_id:
+            name_value = get_experiment(ws, experiment_id).get("name") or experiment_id
+        return gr.update(choices=checkpoint_choices(ws, experiment_id), value="best"), name_value
+
+    @handle_errors
+    def pick_experiment(experiment_id: str | None):
+        return render(ws, training_view(ws, experiment_id), {}, select=experiment_id) + save_defaults(experiment_id)
+
+    @handle_errors
+    def save_model(experiment_id: str | None, which: str | None, name_value: str | None, replace: bool):
+        if not experiment_id:
+            raise DistillError("pick an experiment to save a model from")
+        try:
+            path = export_model(ws, experiment_id, (name_value or "").strip() or None, which or "best",
+                                overwrite=bool(replace))
+        except ModelExistsError as exc:
+            raise DistillError(f"a model named {exc.name!r} already exists: pick another name (e.g. "
+                               f"{exc.suggestion!r}) or tick Overwrite") from None
+        gr.Info(f"Saved model {path.stem}")
+        return f"Saved **{path.stem}** ({which or 'best'} checkpoint of `{experiment_id}`): it is in the Catalog."
+
+    @handle_errors
+    def load():
+        names = dataset_names(ws)
+        live_id, _ = live_experiment(ws)
+        experiments = list_experiments(ws)
+        pick = live_id or (experiments[0]["id"] if experiments else None)
+        return ((gr.update(choices=names, value=names[0] if names else None),)
+                + render(ws, training_view(ws, pick), {}, select=pick) + save_defaults(pick))
+
+    follow_options = dict(show_progress="hidden", concurrency_limit=None)
+    train_button.click(train, form + [seen], outputs, api_name="train", **follow_options)
+    resume_button.click(resume, [experiment, resume_epochs, seen], outputs, api_name="resume", **follow_options)
+    stop_button.click(stop, None, [save_result], api_name="stop", concurrency_limit=None, show_progress="hidden")
+    timer.tick(poll, [experiment, seen], outputs, api_visibility="private", show_progress="hidden",
+               concurrency_limit=None)
+    experiment.input(pick_experiment, [experiment], outputs + [checkpoint, model_name], api_name="show_experiment")
+    save_button.click(save_model, [experiment, checkpoint, model_name, overwrite], [save_result],
+                      api_name="save_model")
+
+    def experiments_api() -> list[dict]:
+        """Every experiment, newest first: id, name, dataset, live status, epochs, best val
+        loss, checkpoint sizes (the rows of the Experiments table)."""
+        return experiments_table(ws).astype(object).where(lambda t: t.notna(), None).to_dict(orient="records")
+
+    gr.api(experiments_api, api_name="list_experiments")
+    return TrainingTab(dataset=dataset, experiment=experiment,
+                       load_outputs=[dataset] + outputs + [checkpoint, model_name], load=load)
+
