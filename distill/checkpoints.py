@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from distill import DistillError
-from distill.workspace import atomic_path, atomic_write_json, atomic_write_text, read_json
+from distill.workspace import atomic_path, atomic_write_json, atomic_write_text, file_sha256, read_json
 
 FORMAT = "distill_checkpoint"
 FORMAT_VERSION = 1
@@ -95,13 +95,6 @@ def checkpoint_filename(epoch: int, batch_in_epoch: int = 0) -> str:
 def sidecar_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.name + SIDECAR_SUFFIX)
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_checkpoint(folder: Path, state: dict[str, Any], *, epoch: int, global_step: int,

@@ -13,7 +13,8 @@ import torch
 
 from conftest import write_tone
 from distill import DistillError
-from distill import data
+from distill import clips, data
+from distill.workspace import file_sha256
 from distill.audio import LOG_MEL_FLOOR, AudioSettings
 from distill.example_corpus import example_clip_specs, write_example_corpus
 
@@ -91,7 +92,7 @@ def test_bad_file_is_rejected_by_name_and_does_not_block_the_good_ones(ws, tmp_p
 
 
 def test_absurdly_long_file_is_rejected_without_reading_it_whole(ws, tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "MAX_CLIP_SECONDS", 0.5)
+    monkeypatch.setattr(clips, "MAX_CLIP_SECONDS", 0.5)
     write_tone(tmp_path / "in" / "long.wav", seconds=1.0)
     write_tone(tmp_path / "in" / "fine.wav", seconds=0.4)
     write_tone(tmp_path / "in" / "fine2.wav", seconds=0.45, freq=330)
@@ -198,7 +199,7 @@ def test_name_clash_gets_a_suffix_and_never_overwrites(ws, tmp_path):
     added = data.add_clips(ws, "d", [tmp_path / "c" / "KICK.wav"])
     assert added.kept[0].kept_as == "KICK-3.wav"  # names compare case-insensitively (a Mac folder)
     ds = data.load_dataset(ws, "d")
-    assert ds.clip("kick.wav").sha256 == first == data.sha256_file(ds.clip_path("kick.wav"))
+    assert ds.clip("kick.wav").sha256 == first == file_sha256(ds.clip_path("kick.wav"))
     assert len(ds.clips) == 3
 
 
@@ -447,7 +448,7 @@ def test_stats_are_streamed_in_blocks_and_do_not_depend_on_the_block_size(tmp_pa
     wave = np.clip(1.5 * np.sin(2 * np.pi * 150 * t) * (t < 1.0), -1, 1)  # 1 s hot, then 2 s silence
     path = tmp_path / "hot-then-quiet.wav"
     sf.write(str(path), np.stack([wave, 0.5 * wave], axis=1), rate, subtype="PCM_24")
-    whole = data.check_clip(path)
+    whole = clips.check_clip(path)
     reads = []
     original = sf.SoundFile.read
 
@@ -456,8 +457,8 @@ def test_stats_are_streamed_in_blocks_and_do_not_depend_on_the_block_size(tmp_pa
         return original(self, frames, *args, **kwargs)
 
     monkeypatch.setattr(sf.SoundFile, "read", counting_read)
-    monkeypatch.setattr(data, "READ_BLOCK_FRAMES", 4096)
-    streamed = data.check_clip(path)
+    monkeypatch.setattr(clips, "READ_BLOCK_FRAMES", 4096)
+    streamed = clips.check_clip(path)
     assert reads and all(0 < n <= 4096 for n in reads)
     assert streamed.frames == whole.frames == 3 * rate and streamed.peak == whole.peak
     assert streamed.clipping_fraction == pytest.approx(whole.clipping_fraction)
