@@ -26,7 +26,7 @@ from distill.data import create_dataset, prepare_training_data
 from distill.example_corpus import write_example_corpus
 from distill.jobs import EpochFinished, Finished
 from distill.model import ConvVAE, vae_loss
-from distill.train import TrainConfig, start_training
+from distill.train import TrainConfig, augment_gain, start_training
 from distill.workspace import Workspace
 
 
@@ -35,12 +35,12 @@ def plain_epochs(config: TrainConfig, train: torch.Tensor, val: torch.Tensor, mo
     torch.manual_seed(config.seed)
     model = ConvVAE(model_config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    times = []
+    times, generator = [], torch.Generator().manual_seed(config.seed)
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         model.train()
         for batch_index in torch.randperm(train.shape[0]).split(config.batch_size):
-            batch = train[batch_index]
+            batch = augment_gain(train[batch_index], config.gain_augment_db, generator)
             decoded, mu, logvar = model(batch)
             loss = vae_loss(batch, decoded, mu, logvar, config.kl_schedule.beta_at(epoch), config.free_bits).total
             optimizer.zero_grad(set_to_none=True)

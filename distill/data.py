@@ -62,6 +62,9 @@ MIN_TRAINING_SECONDS = 30.0  # less usable audio than this gets a warning
 AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
                               ".aifc", ".w64", ".rf64", ".caf", ".au", ".snd"})
 FEATURE_CACHE_VERSION = 1  # bump when distill.audio's decoding or log_mel changes its output
+# Training windows start every segment_frames / 4: each moment of a clip is seen at four
+# positions in the window, which matters with small datasets (validation windows do not overlap).
+TRAIN_WINDOW_OVERLAP = 4
 EXAMPLE_MARKER = ".example-created"  # in datasets/: the example was offered once; never again
 
 
@@ -681,7 +684,7 @@ def _stack(mels: list[torch.Tensor], n_mels: int, segment_frames: int, hop_frame
 def prepare_training_data(ws: Workspace, dataset: str, settings: AudioSettings, segment_frames: int,
                           val_fraction: float = 0.15, seed: int = 0) -> TrainingData:
     """Everything the trainer needs from a dataset: cached log-mels of its usable clips, split
-    by clip, cut into windows (training windows overlap by half, validation ones do not)."""
+    by clip, cut into windows (training windows overlap, validation ones do not)."""
     started = time.perf_counter()
     if int(segment_frames) < 1:
         raise DistillError(f"segment_frames must be at least 1, got {segment_frames}")
@@ -699,7 +702,7 @@ def prepare_training_data(ws: Workspace, dataset: str, settings: AudioSettings, 
         features[clip.name], fresh = cached_log_mel(ws, ds.clip_path(clip.name), clip.sha256, settings)
         computed += fresh
     return TrainingData(
-        train=_stack([features[n] for n in train_names], settings.n_mels, segment_frames, max(1, segment_frames // 2)),
+        train=_stack([features[n] for n in train_names], settings.n_mels, segment_frames, max(1, segment_frames // TRAIN_WINDOW_OVERLAP)),
         val=_stack([features[n] for n in val_names], settings.n_mels, segment_frames, segment_frames),
         train_clips=train_names, val_clips=val_names,
         fingerprint=dataset_fingerprint(usable, settings, segment_frames),

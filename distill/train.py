@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import random
 import re
@@ -30,7 +31,7 @@ import pandas as pd
 import torch
 
 from distill import DistillError
-from distill.audio import AudioSettings, read_audio, resolve_device
+from distill.audio import LOG_MEL_FLOOR, AudioSettings, read_audio, resolve_device
 from distill.checkpoints import (CheckpointInfo, Retention, append_metrics, checkpoint_summary, list_checkpoints,
                                  load_checkpoint, now_iso, read_experiment, read_metrics, save_checkpoint,
                                  truncate_metrics, write_experiment)
@@ -68,6 +69,7 @@ class TrainConfig:
     keep_recent: int = 3  # checkpoints kept: the newest N (0 keeps all) ...
     keep_best: int = 1  # ... plus the best N by validation loss
     grad_clip: float = 5.0
+    gain_augment_db: float = 6.0  # each training segment is played up to ± this much louder or softer
 
     def __post_init__(self) -> None:
         preset(self.preset)
@@ -275,6 +277,16 @@ def _seeded(seed: int, counter: int, device: torch.device | str = "cpu") -> torc
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + counter)
 
 
+def augment_gain(batch: torch.Tensor, max_db: float, generator: torch.Generator) -> torch.Tensor:
+    """A random level change per segment: in log-magnitude, a gain is an offset (silence stays
+    at the floor). Small datasets need every honest variation they can get."""
+    if max_db <= 0:
+        return batch
+    nats = max_db * math.log(10) / 20
+    offset = (torch.rand((batch.shape[0], 1, 1), generator=generator, device=batch.device) * 2 - 1) * nats
+    return torch.clamp(batch + offset, min=LOG_MEL_FLOOR)
+
+
 # -- the job -------------------------------------------------------------------------------
 
 @dataclass
@@ -425,8 +437,8 @@ class TrainingJob(BackgroundJob):
         batches = list(order.split(config.batch_size))
         recon_sum, kl_sum, count = progress.sums
         for index in range(progress.batch_in_epoch, len(batches)):
-            batch = train[batches[index].to(train.device)]
             noise = _seeded(config.seed, progress.global_step, train.device)
+            batch = augment_gain(train[batches[index].to(train.device)], config.gain_augment_db, noise)
             decoded, mu, logvar = model(batch, generator=noise)
             terms = vae_loss(batch, decoded, mu, logvar, beta, config.free_bits)
             optimizer.zero_grad(set_to_none=True)
