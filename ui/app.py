@@ -75,8 +75,8 @@ def build_app(ws: Workspace) -> gr.Blocks:
         dataset_page.select(data.refresh, [data.dataset], data.refresh_outputs, api_visibility="private")
         training_page.select(_refresh_datasets(ws), [training.dataset], [training.dataset],
                              api_visibility="private", show_progress="hidden")
-        previews_page.select(previews.load, [previews.experiment, previews.load_outputs[1]],
-                             previews.load_outputs, api_visibility="private")
+        # Opening Previews shows the chosen experiment's newest epoch (it may have gained some).
+        previews_page.select(previews.load, [previews.experiment], previews.load_outputs, api_visibility="private")
         catalog_page.select(catalog.load, [catalog.search, catalog.model], catalog.load_outputs,
                             api_visibility="private")
     app.queue(default_concurrency_limit=2)

@@ -108,7 +108,7 @@ def build(ws: Workspace) -> CatalogTab:
                 count = gr.Slider(1, SOUND_SLOTS, value=4, step=1, label="Sounds", elem_id="gen-n")
                 seed = gr.Number(label="Seed", value=0, precision=0, info="sound i uses seed + i",
                                  elem_id="gen-seed", scale=3)
-                dice = gr.Button("🎲 Random seed", size="md", scale=1, min_width=120)
+                dice = gr.Button("Random seed", size="md", scale=1, min_width=120)
             with gr.Row():
                 temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Temperature",
                                         info="spread around the training sounds")

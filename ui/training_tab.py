@@ -26,11 +26,13 @@ from distill.train import (TrainConfig, TrainingJob, current_job, experiments_ta
 from distill.workspace import Workspace
 from ui.common import handle_errors
 from ui.dataset_tab import dataset_names
-from ui.training_view import PREVIEW_SLOTS, TrainingView, checkpoint_choices, live_experiment, training_view
+from ui.training_view import (PREVIEW_SLOTS, TrainingView, checkpoint_choices, experiments_frame, live_experiment,
+                              training_view)
 
 DEVICES = ["auto", "cpu", "cuda"]  # what TrainConfig accepts (resolve_device)
 POLL_SECONDS = 1.5
-FOLLOW_QUIET_SECONDS = 2.0  # the following generator refreshes at least this often
+FOLLOW_QUIET_SECONDS = 2.0
+CURVE_COLOURS = {"train": "#2563eb", "validation": "#ea580c"}  # the following generator refreshes at least this often
 
 
 def train_defaults() -> dict[str, Any]:
@@ -75,14 +77,16 @@ def render(ws: Workspace, view: TrainingView, seen: dict | None, select: str | N
         return make()
 
     out.append(part("status", view.status_line, lambda: view.status_line))
-    out.append(part("chart", (view.experiment_id, len(view.losses), view.losses.to_json()), lambda: view.losses))
+    x_lim = [1, max(2, view.total_epochs)]  # the whole planned run: the curve shows how far it got
+    out.append(part("chart", (view.experiment_id, x_lim, view.losses.to_json()),
+                    lambda: gr.update(value=view.losses, x_lim=x_lim)))
     slots = view.previews + [None] * (PREVIEW_SLOTS - len(view.previews))
     for index, slot in enumerate(slots):
         signature = (view.experiment_id, str(slot[1]) if slot else None)
         out.append(part(f"preview{index}", signature, lambda slot=slot: gr.update(
             value=str(slot[1]), label=slot[0], visible=True) if slot else gr.update(value=None, visible=index == 0,
                                                                                   label="Newest preview")))
-    table = experiments_table(ws)
+    table = experiments_frame(ws)
     out.append(part("table", table.to_json(), lambda: table))
     ids = [r for r in table["id"]]
     live = view.experiment_id if view.running else None
@@ -146,26 +150,30 @@ def build(ws: Workspace) -> TrainingTab:
             preset = gr.Radio(label="Preset", choices=list(PRESETS), value=defaults["preset"],
                               info="tiny: a quick look in minutes; default: the real thing", elem_id="train-preset")
             with gr.Row():
-                epochs = gr.Number(label="Epochs", value=defaults["epochs"], precision=0, minimum=1,
-                                   elem_id="train-epochs")
-                batch_size = gr.Number(label="Batch size", value=defaults["batch_size"], precision=0, minimum=1)
-            with gr.Row():
-                learning_rate = gr.Number(label="Learning rate", value=defaults["learning_rate"], step=0.0001)
-                latent_dim = gr.Number(label="Latent size", value=defaults["latent_dim"] or 0, precision=0,
-                                       minimum=0, info="0: the preset's")
-            with gr.Row():
-                preview_every = gr.Number(label="Preview every (epochs)", value=defaults["preview_every"],
-                                          precision=0, minimum=0, info="0: no previews",
-                                          elem_id="train-preview-every")
-                device = gr.Dropdown(label="Device", choices=DEVICES, value=defaults["device"])
-            name = gr.Textbox(label="Experiment name (optional)", placeholder="defaults to the dataset's name")
-            with gr.Row():
                 train_button = gr.Button("Train", variant="primary", elem_id="train-start")
                 stop_button = gr.Button("Stop", variant="stop", interactive=False, elem_id="train-stop")
+            with gr.Accordion("Settings", open=True):
+                with gr.Row():
+                    epochs = gr.Number(label="Epochs", value=defaults["epochs"], precision=0, minimum=1,
+                                       elem_id="train-epochs")
+                    batch_size = gr.Number(label="Batch size", value=defaults["batch_size"], precision=0,
+                                           minimum=1)
+                with gr.Row():
+                    learning_rate = gr.Number(label="Learning rate", value=defaults["learning_rate"], step=0.0001)
+                    latent_dim = gr.Number(label="Latent size", value=defaults["latent_dim"] or 0,
+                                           precision=0, minimum=0)
+                with gr.Row():
+                    preview_every = gr.Number(label="Preview every", value=defaults["preview_every"],
+                                              precision=0, minimum=0, elem_id="train-preview-every")
+                    device = gr.Dropdown(label="Device", choices=DEVICES, value=defaults["device"])
+                gr.Markdown("<small>Latent size 0 uses the preset's. Previews are written every N epochs "
+                            "(0: none).</small>")
+                name = gr.Textbox(label="Experiment name (optional)", placeholder="defaults to the dataset's name")
         with gr.Column(scale=2, min_width=480):
             status = gr.Markdown("Loading…", elem_id="train-status")
-            chart = gr.LinePlot(x="epoch", y="loss", color="curve", title="Loss per epoch", height=260,
-                                x_title="epoch", y_title="loss", label="Loss", elem_id="loss-chart")
+            chart = gr.LinePlot(x="epoch", y="loss", color="curve", title="Loss per epoch", height=300,
+                                x_title="epoch", y_title="loss", label="Loss", show_label=False,
+                                color_map=CURVE_COLOURS, elem_id="loss-chart")
             with gr.Row():
                 players = [gr.Audio(label="Newest preview", type="filepath", interactive=False, visible=i == 0,
                                     elem_id=f"train-preview-{i}", buttons=["download"], min_width=200)

@@ -16,7 +16,8 @@ import pandas as pd
 from distill import DistillError
 from distill.checkpoints import list_checkpoints, read_metrics
 from distill.previews import list_previews
-from distill.train import TrainingJob, WorkspaceLock, current_job, get_experiment, list_experiments
+from distill.train import (TrainingJob, WorkspaceLock, current_job, experiments_table, get_experiment,
+                           list_experiments)
 from distill.workspace import Workspace
 from ui.common import clock, number
 
@@ -31,8 +32,9 @@ class TrainingView:
     running: bool = False  # trains now, in this process or another
     job: TrainingJob | None = None  # the job, when it runs in this process
     status_line: str = "No training yet: pick a dataset and press **Train**."
-    losses: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LOSS_COLUMNS))
+    losses: pd.DataFrame = field(default_factory=lambda: loss_frame([]))
     epochs_done: int = 0
+    total_epochs: int = 0
     preview_epoch: int | None = None
     previews: list[tuple[str, Path]] = field(default_factory=list)  # (label, path)
 
@@ -59,7 +61,9 @@ def loss_frame(rows: list[dict]) -> pd.DataFrame:
             value = row.get(key)
             if isinstance(value, (int, float)) and value == value:
                 points.append((int(row["epoch"]), float(value), curve))
-    return pd.DataFrame(points, columns=LOSS_COLUMNS)
+    # Typed columns even when empty: the chart takes its axis types (numbers) from the first frame.
+    frame = pd.DataFrame(points, columns=LOSS_COLUMNS)
+    return frame.astype({"epoch": "int64", "loss": "float64", "curve": "str"})
 
 
 def newest_previews(folder: Path) -> tuple[int | None, list[tuple[str, Path]]]:
@@ -74,7 +78,7 @@ def newest_previews(folder: Path) -> tuple[int | None, list[tuple[str, Path]]]:
     slots = slots[:PREVIEW_SLOTS - 1]
     for p in previews:
         if p.epoch == epoch and p.kind == "reconstruction" and "decoded" in p.paths:
-            slots.append((f"Reconstruction {p.item} (decoded) · epoch {epoch}", p.paths["decoded"]))
+            slots.append((f"Decoded {p.item} · epoch {epoch}", p.paths["decoded"]))
             break
     return epoch, slots[:PREVIEW_SLOTS]
 
@@ -130,7 +134,8 @@ def training_view(ws: Workspace, experiment_id: str | None) -> TrainingView:
     rows = read_metrics(folder)
     view = TrainingView(experiment_id=wanted, status=record["status"], running=wanted == live_id,
                         job=live_job if wanted == live_id else None, losses=loss_frame(rows),
-                        epochs_done=int(rows[-1]["epoch"]) if rows else int(record.get("epoch") or 0))
+                        epochs_done=int(rows[-1]["epoch"]) if rows else int(record.get("epoch") or 0),
+                        total_epochs=int((record.get("config") or {}).get("epochs") or 0))
     if view.running:
         view.status = "running"
     view.preview_epoch, view.previews = newest_previews(folder)
@@ -145,3 +150,11 @@ def checkpoint_choices(ws: Workspace, experiment_id: str | None) -> list[str]:
     infos = list_checkpoints(ws.experiment_dir(experiment_id) / "checkpoints")
     epochs = sorted({i.epoch for i in infos if i.batch_in_epoch == 0}, reverse=True)
     return ["best", "last"] + [f"epoch:{e}" for e in epochs]
+
+
+def experiments_frame(ws: Workspace) -> "pd.DataFrame":
+    """The engine's experiments table, made readable: short losses and times."""
+    table = experiments_table(ws)
+    table["best val loss"] = table["best val loss"].map(lambda v: number(v))
+    table["updated"] = table["updated"].map(lambda v: str(v or "")[:16].replace("T", " "))
+    return table

@@ -1,0 +1,217 @@
+"""The web app in a real browser: Playwright driving Debian's Chromium through one user's
+journey, from dropping clips to playing a generated sound. Every request the page makes is
+recorded: none may leave 127.0.0.1. Screenshots of each tab (1280×800) are written to
+artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from distill.example_corpus import write_example_corpus  # noqa: E402
+from distill.train import current_job  # noqa: E402
+from distill.workspace import Workspace  # noqa: E402
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+VIEWPORT = {"width": 1280, "height": 800}
+EPOCHS = 40  # more than the journey ever reaches: it stops the run itself
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from ui.app import launch
+
+    ws = Workspace.open(tmp_path_factory.mktemp("ui-browser") / "workspace")
+    blocks, url = launch(ws, port=free_port(), block=False)
+    yield ws, url
+    job = current_job(ws)
+    if job is not None and not job.done:
+        job.cancel()
+        job.join(60)
+    blocks.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def shoot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(400)  # let the last update paint
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-full.png"), full_page=True)
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name, exact=True).click()
+
+
+def status_text(page) -> str:
+    return page.locator("#train-status").inner_text()
+
+
+def epoch_shown(page) -> int:
+    match = re.search(r"epoch (\d+) / \d+", status_text(page))
+    return int(match.group(1)) if match else 0
+
+
+def wait_until(condition, timeout: float = 90.0, every: float = 0.25):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("timed out waiting")
+
+
+def chart_points(page) -> int:
+    """How many points the loss chart's lines have (0 while it has none)."""
+    paths = page.locator("#loss-chart g.mark-line path")
+    return sum(len(re.findall(r"[ML]", d or "")) for d in paths.evaluate_all("ps => ps.map(p => p.getAttribute('d'))"))
+
+
+def assert_playable(page, player) -> None:
+    """The player drew its waveform, and the browser decodes the file it offers for download."""
+    expect(player.locator(".waveform-container")).to_be_visible(timeout=20_000)
+    href = player.locator("a.download-link").get_attribute("href")
+    assert urlparse(href).hostname == "127.0.0.1"
+    duration = page.evaluate("""href => new Promise((resolve, reject) => {
+        const audio = new Audio(href);
+        audio.addEventListener('loadedmetadata', () => resolve(audio.duration));
+        audio.addEventListener('error', () => reject(new Error('cannot decode ' + href)));
+    })""", href)
+    assert duration > 0.05
+
+
+def test_the_whole_journey_in_a_browser(server, browser, tmp_path):
+    ws, url = server
+    clips = write_example_corpus(tmp_path / "clips", n_clips=6)
+    bad = tmp_path / "clips" / "bad.wav"
+    bad.write_text("not audio at all\n")
+
+    context = browser.new_context(viewport=VIEWPORT)
+    requests: list[str] = []
+    context.on("request", lambda request: requests.append(request.url))
+    page = context.new_page()
+    page.goto(url)
+    expect(page.locator("#header")).to_contain_text("Distill")
+
+    # -- Dataset: drop good clips and a bad one; both kinds of result are listed --------------
+    page.locator("#dataset-new-name input, #dataset-new-name textarea").first.fill("journey")
+    page.locator("#dataset-upload input[type=file]").set_input_files([str(p) for p in clips] + [str(bad)])
+    results = page.locator("#upload-results")
+    expect(results).to_contain_text("rejected", timeout=60_000)
+    expect(results).to_contain_text("kept")
+    expect(page.locator("#upload-summary")).to_contain_text("6 kept")
+    expect(page.locator("#clip-table")).to_contain_text(clips[0].name)
+    expect(page.locator("#dataset-totals")).to_contain_text("6 clips")
+    shoot(page, "1-dataset")
+
+    # -- Training: the tiny preset, previews every epoch --------------------------------------
+    open_tab(page, "Training")
+    expect(page.locator("#train-dataset input")).to_have_value("journey", timeout=10_000)
+    page.locator("#train-preset").get_by_label("tiny").check()
+    page.locator("#train-epochs input").fill(str(EPOCHS))
+    page.locator("#train-preview-every input").fill("1")
+    page.locator("#train-start").click()
+    expect(page.locator("#train-status")).to_contain_text("running", timeout=30_000)
+    wait_until(lambda: chart_points(page) >= 2)  # train + validation after epoch 1
+    first_points = chart_points(page)
+    wait_until(lambda: chart_points(page) > first_points)  # the chart gains points as epochs end
+    expect(page.locator("#train-preview-0")).to_contain_text("Sample 1 · epoch", timeout=60_000)
+    assert_playable(page, page.locator("#train-preview-0"))
+    shoot(page, "2-training-running")
+
+    # -- Stop, then Resume the same experiment ------------------------------------------------
+    page.locator("#train-stop").click()
+    expect(page.locator("#train-status")).to_contain_text("cancelled", timeout=60_000)
+    stopped_at = epoch_shown(page) or int(re.search(r"(\d+) / \d+ epochs", status_text(page)).group(1))
+    experiment_id = page.locator("#experiment-pick input").input_value()
+    assert experiment_id and experiment_id in status_text(page)
+    expect(page.locator("#experiments")).to_contain_text("cancelled")
+    page.locator("#train-resume").click()
+    expect(page.locator("#train-status")).to_contain_text("running", timeout=30_000)
+    wait_until(lambda: epoch_shown(page) > stopped_at, timeout=60)
+
+    # -- A second tab shows the same job; a reload mid-training finds it still there ----------
+    second = context.new_page()
+    second.goto(url)
+    open_tab(second, "Training")
+    expect(second.locator("#train-status")).to_contain_text("running", timeout=20_000)
+    expect(second.locator("#train-status")).to_contain_text(experiment_id)
+    second.close()
+
+    points_before = chart_points(page)
+    page.reload()
+    open_tab(page, "Training")
+    expect(page.locator("#train-status")).to_contain_text("running", timeout=20_000)
+    expect(page.locator("#train-status")).to_contain_text(experiment_id)
+    wait_until(lambda: chart_points(page) >= points_before, timeout=20)  # the whole curve, rebuilt from disk
+    expect(page.locator("#train-stop")).to_be_enabled()
+
+    # -- Stop again and save a model ------------------------------------------------------------
+    page.locator("#train-stop").click()
+    expect(page.locator("#train-status")).to_contain_text("cancelled", timeout=60_000)
+    assert current_job(ws).done
+    page.locator("#save-name input, #save-name textarea").first.fill("journey model")
+    page.locator("#save-model").click()
+    expect(page.locator("#save-result")).to_contain_text("Saved", timeout=60_000)
+    shoot(page, "3-training-stopped")
+
+    # -- Previews: samples and reconstruction pairs with spectrograms ---------------------------
+    open_tab(page, "Previews")
+    expect(page.locator("#previews-summary")).to_contain_text("random sample", timeout=20_000)
+    expect(page.locator("#preview-original-image-0 img")).to_be_visible()
+    expect(page.locator("#preview-decoded-image-0 img")).to_be_visible()
+    assert_playable(page, page.locator("#preview-decoded-0"))
+    shoot(page, "4-previews")
+
+    # -- Catalog: find the model, generate, play ------------------------------------------------
+    open_tab(page, "Catalog")
+    expect(page.locator("#models-table")).to_contain_text("journey model", timeout=20_000)
+    expect(page.locator("#catalog-model input")).to_have_value("journey model")
+    expect(page.locator("#model-details")).to_contain_text("Trained on")
+    page.locator("#gen-n input[type=number]").fill("2")
+    page.locator("#gen-n input[type=number]").press("Enter")
+    page.locator("#gen-duration input").fill("1.5")
+    page.locator("#gen-run").click()
+    expect(page.locator("#gen-sound-1")).to_be_visible(timeout=60_000)
+    assert_playable(page, page.locator("#gen-sound-0"))
+    shoot(page, "5-catalog")
+
+    # -- Nothing left 127.0.0.1 -----------------------------------------------------------------
+    outside = [u for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
+               and urlparse(u).hostname not in ("127.0.0.1", "localhost")]
+    assert not outside, outside
+    assert requests
+    context.close()
