@@ -195,7 +195,8 @@ def get_entry(ws: Workspace, name: str) -> ModelEntry:
 
 def models_table(ws: Workspace, search: str = "") -> pd.DataFrame:
     """The catalog as a table (columns: TABLE_COLUMNS), newest first."""
-    rows = [[e.name, e.dataset or "", e.clips, e.epochs, e.val_loss, e.sample_rate,
+    rows = [[e.name, e.dataset or "", e.clips, e.epochs, None if e.val_loss is None else round(e.val_loss, 4),
+             e.sample_rate,
              e.created[:16].replace("T", " "), e.size_mb, e.vocoder_label] for e in list_models(ws, search)]
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     return table.astype({"Clips": "Int64", "Epochs": "Int64", "Val loss": "Float64", "Sample rate": "Int64"})

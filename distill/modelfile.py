@@ -391,6 +391,6 @@ def resolve_model(ws: Workspace, name_or_path: str | Path) -> Path:
         return ws.models_dir / f"{folded[0]}{SUFFIX}"
     close = difflib.get_close_matches(text, names, n=5, cutoff=0.5)
     close += [n for n in names if text.casefold() in n.casefold() and n not in close][: 5 - len(close)]
-    hint = f"; did you mean {', '.join(close)}?" if close else (
-        f"; the catalog has {', '.join(names[:10])}" if names else "; the catalog is empty")
+    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else (
+        f"; the catalog has {', '.join(map(repr, names[:10]))}" if names else "; the catalog is empty")
     raise DistillError(f"no model named {text!r}{hint}")

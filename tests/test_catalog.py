@@ -216,7 +216,7 @@ def test_cli_list_info_and_json(three, capsys):
     assert cli(three, "models", "info", "Birdsong", "--json") == 0
     assert json.loads(capsys.readouterr().out)["metadata"]["epochs_trained"] == 200
     assert cli(three, "models", "info", "birdsnog") == 1
-    assert "did you mean Birdsong" in capsys.readouterr().err
+    assert "did you mean 'Birdsong'" in capsys.readouterr().err
 
 
 def test_cli_import_rename_delete(three, tmp_path, capsys):

@@ -282,7 +282,7 @@ def test_resolve_model_by_name_path_and_with_close_names(ws, tmp_path: Path):
     outside.parent.mkdir()
     make_model_file(outside)
     assert resolve_model(ws, str(outside)) == outside.resolve()
-    with pytest.raises(DistillError, match="no model named 'rain on tim'.*Rain on Tin"):
+    with pytest.raises(DistillError, match="no model named 'rain on tim'.*'Rain on Tin'"):
         resolve_model(ws, "rain on tim")
     with pytest.raises(DistillError) as info:
         resolve_model(ws, "old.distill")
