@@ -46,8 +46,7 @@ class GeneratedSound:
 
 
 def generated_dir(ws: Workspace, model_name: str) -> Path:
-    """`<workspace>/generated/<model>`: outside every dataset folder."""
-    return ws.root / "generated" / sanitize_filename(model_name, "model")
+    return ws.generated_dir / sanitize_filename(model_name, "model")
 
 
 def levels(wave: np.ndarray) -> tuple[float, float]:

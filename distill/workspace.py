@@ -53,6 +53,12 @@ class Workspace:
         return self.root / "cache"
 
     @property
+    def generated_dir(self) -> Path:
+        """Where generated sounds go: outside every dataset folder, so they are never
+        imported as training data by accident."""
+        return self.root / "generated"
+
+    @property
     def lock_path(self) -> Path:
         return self.root / "training.lock"
 
