@@ -67,6 +67,7 @@ def browser():
 def shoot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(400)  # let the last update paint
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
     page.screenshot(path=str(SCREENSHOTS / f"{name}-full.png"), full_page=True)
 
@@ -95,9 +96,10 @@ def wait_until(condition, timeout: float = 90.0, every: float = 0.25):
 
 
 def chart_points(page) -> int:
-    """How many points the loss chart's lines have (0 while it has none)."""
-    paths = page.locator("#loss-chart g.mark-line path")
-    return sum(len(re.findall(r"[ML]", d or "")) for d in paths.evaluate_all("ps => ps.map(p => p.getAttribute('d'))"))
+    """How many points the loss chart's drawn lines have (a line without a colour is not drawn)."""
+    paths = page.locator("#loss-chart g.mark-line path").evaluate_all(
+        "ps => ps.map(p => [p.getAttribute('stroke'), p.getAttribute('d')])")
+    return sum(len(re.findall(r"[ML]", d or "")) for stroke, d in paths if stroke and stroke != "none")
 
 
 def assert_playable(page, player) -> None:

@@ -195,3 +195,56 @@ def test_failures_reach_the_user_as_readable_messages(app):
     with pytest.raises(Exception) as failure:
         client.predict("nope", api_name="/model_details")
     assert "Traceback" not in str(failure.value)
+
+
+def test_a_first_start_brings_the_example_dataset_and_only_once(tmp_path):
+    from distill.data import list_datasets, remove_clips
+    from ui.app import open_workspace
+
+    ws = open_workspace(str(tmp_path / "fresh"))
+    [example] = list_datasets(ws)
+    assert example.name == "example" and len(example.usable_clips) >= 2
+    remove_clips(ws, "example", [c.name for c in example.clips])
+    assert len(list_datasets(open_workspace(str(tmp_path / "fresh")))[0].clips) == 0  # not re-created
+
+
+def test_distill_ui_help_names_its_options():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "ui.app", "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0
+    for option in ("--workspace", "--host", "--port", "--no-browser"):
+        assert option in out.stdout
+
+
+def test_distill_ui_starts_on_localhost_prints_url_and_workspace_and_serves_no_outside_files(tmp_path):
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    script = Path(sys.executable).with_name("distill-ui")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "ui.app"]
+    port = free_port()
+    process = subprocess.Popen(command + ["--workspace", str(tmp_path / "ws"), "--port", str(port), "--no-browser"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Workspace:"):
+                break
+        text = "".join(lines)
+        assert f"http://127.0.0.1:{port}" in text and str(tmp_path / "ws") in text, text
+        assert "example" in text  # the first start made the example dataset
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+            assert response.status == 200
+        outside = tmp_path / "secret.txt"
+        outside.write_text("not for the web")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/file={outside}", timeout=30)
+        assert refused.value.code in (403, 404)
+    finally:
+        process.terminate()
+        process.wait(30)

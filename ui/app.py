@@ -33,6 +33,7 @@ SYSTEM_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace
 CSS = """
 .gradio-container { max-width: 1400px !important; }
 #train-status { min-height: 2.6em; }
+#loss-chart .caption { display: none; }  /* it only makes the chart redraw; the status line has the numbers */
 #model-details ul { margin-top: 0.2em; }
 footer { display: none !important; }
 .bottom-aligned { align-items: flex-end !important; }
@@ -106,6 +107,15 @@ def launch(ws: Workspace, host: str = DEFAULT_HOST, port: int | None = DEFAULT_P
     return app, url
 
 
+def open_workspace(root: str | None) -> Workspace:
+    """The workspace at `root` (default: $DISTILL_WORKSPACE or ~/distill-workspace); on a first
+    start it gets the bundled example dataset, so Train works at once."""
+    ws = Workspace.open(root)
+    if ensure_example_dataset(ws) is not None:
+        print("Created the example dataset 'example': open the Training tab and press Train.", flush=True)
+    return ws
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="distill-ui", description="The Distill web app.")
     parser.add_argument("--workspace", metavar="DIR", default=None,
@@ -116,9 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser window")
     args = parser.parse_args(argv)
     try:
-        ws = Workspace.open(args.workspace)
-        if ensure_example_dataset(ws) is not None:
-            print("Created the example dataset 'example': open the Training tab and press Train.", flush=True)
+        ws = open_workspace(args.workspace)
         launch(ws, args.host, args.port, open_browser=not args.no_browser)
     except DistillError as exc:
         print(f"error: {exc}", file=sys.stderr)

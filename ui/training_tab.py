@@ -27,7 +27,7 @@ from distill.workspace import Workspace
 from ui.common import handle_errors
 from ui.dataset_tab import dataset_names
 from ui.training_view import (PREVIEW_SLOTS, TrainingView, checkpoint_choices, experiments_frame, live_experiment,
-                              training_view)
+                              loss_caption, training_view)
 
 DEVICES = ["auto", "cpu", "cuda"]  # what TrainConfig accepts (resolve_device)
 POLL_SECONDS = 1.5
@@ -78,8 +78,10 @@ def render(ws: Workspace, view: TrainingView, seen: dict | None, select: str | N
 
     out.append(part("status", view.status_line, lambda: view.status_line))
     x_lim = [1, max(2, view.total_epochs)]  # the whole planned run: the curve shows how far it got
+    # The caption changes with every epoch on purpose: Gradio's plot rebuilds its chart (axes,
+    # colour domain) only when a setting changes; new data alone keeps the first, empty layout.
     out.append(part("chart", (view.experiment_id, x_lim, view.losses.to_json()),
-                    lambda: gr.update(value=view.losses, x_lim=x_lim)))
+                    lambda: gr.update(value=view.losses, x_lim=x_lim, caption=loss_caption(view))))
     slots = view.previews + [None] * (PREVIEW_SLOTS - len(view.previews))
     for index, slot in enumerate(slots):
         signature = (view.experiment_id, str(slot[1]) if slot else None)
@@ -270,6 +272,9 @@ def build(ws: Workspace) -> TrainingTab:
     timer.tick(poll, [experiment, seen], outputs, api_visibility="private", show_progress="hidden",
                concurrency_limit=None)
     experiment.input(pick_experiment, [experiment], outputs + [checkpoint, model_name], api_name="show_experiment")
+    checkpoint.focus(lambda experiment_id, which: gr.update(choices=checkpoint_choices(ws, experiment_id),
+                                                            value=which),
+                     [experiment, checkpoint], [checkpoint], api_visibility="private", show_progress="hidden")
     save_button.click(save_model, [experiment, checkpoint, model_name, overwrite], [save_result],
                       api_name="save_model")
 

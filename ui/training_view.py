@@ -66,6 +66,17 @@ def loss_frame(rows: list[dict]) -> pd.DataFrame:
     return frame.astype({"epoch": "int64", "loss": "float64", "curve": "str"})
 
 
+def loss_caption(view: "TrainingView") -> str:
+    """`epoch 3: train 1.532 · validation 1.701`, or a note that no epoch has ended yet."""
+    frame = view.losses
+    if frame.empty:
+        return "no epoch has finished yet" if view.experiment_id else "no training yet"
+    last = int(frame["epoch"].max())
+    values = dict(zip(frame[frame["epoch"] == last]["curve"], frame[frame["epoch"] == last]["loss"]))
+    parts = [f"{curve} {number(values[curve])}" for curve in ("train", "validation") if curve in values]
+    return f"epoch {last}: " + " · ".join(parts)
+
+
 def newest_previews(folder: Path) -> tuple[int | None, list[tuple[str, Path]]]:
     previews = list_previews(folder)
     if not previews:
@@ -99,6 +110,8 @@ def _status_line(record: dict, rows: list[dict], view: TrainingView) -> str:
             elapsed = sum(float(r.get("seconds") or 0) for r in rows)
             device = str(record.get("device") or (record.get("config") or {}).get("device", "?"))
         parts = [f"**running** · epoch **{done} / {total}**", f"elapsed {clock(elapsed)}"]
+        if rows:
+            parts.append(f"loss {number(rows[-1].get('train_loss'))} / val {number(rows[-1].get('val_loss'))}")
         if per_epoch is not None:
             parts += [f"{per_epoch:.1f} s / epoch", f"ETA {clock(per_epoch * max(0, total - done))}"]
         else:
