@@ -70,10 +70,15 @@ def main() -> None:
         l1 = float((model.decode(mu) - data.val).abs().mean())
     print(f"experiment {args.experiment}, checkpoint {args.checkpoint} (epoch {state['epoch']}): "
           f"held-out log-mel L1 {l1:.3f} over {data.val.shape[0]} segments of {len(data.val_clips)} clips")
-    print(f"{'clip':28} {'SC model':>9} {'SC GL-only':>10} {'orig pk/rms dBFS':>17} {'recon pk/rms dBFS':>18}")
+    for title, clips in (("held-out clips", data.val_clips), ("training clips (first 4)", data.train_clips[:4])):
+        report(title, clips, ws, config.dataset, model, data, settings)
+
+
+def report(title: str, clips: list[str], ws: Workspace, dataset: str, model: ConvVAE, data, settings) -> None:
+    print(f"\n{title}\n{'clip':28} {'SC model':>9} {'SC GL-only':>10} {'orig pk/rms dBFS':>17} {'recon pk/rms dBFS':>18}")
     scores = []
-    for clip in data.val_clips:
-        audio = read_audio(clip_path(ws, config.dataset, clip), settings.sample_rate)
+    for clip in clips:
+        audio = read_audio(clip_path(ws, dataset, clip), settings.sample_rate)
         mel = data.clip_features[clip]
         recon = griffin_lim(reconstruct(model, mel), settings)
         floor = griffin_lim(mel, settings)
@@ -84,7 +89,6 @@ def main() -> None:
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
     print(f"mean spectral convergence: model {mean([s for s, _ in scores]):.3f}, "
           f"Griffin-Lim of the original mel {mean([f for _, f in scores]):.3f}")
-
 
 if __name__ == "__main__":
     main()
