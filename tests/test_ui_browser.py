@@ -137,6 +137,9 @@ def test_the_whole_journey_in_a_browser(server, browser, tmp_path):
     expect(page.locator("#upload-summary")).to_contain_text("6 kept")
     expect(page.locator("#clip-table")).to_contain_text(clips[0].name)
     expect(page.locator("#dataset-totals")).to_contain_text("6 clips")
+    page.locator("#clip-table").get_by_text(clips[1].name, exact=True).click()  # a row plays its clip
+    expect(page.locator("#clip-select")).to_contain_text(clips[1].name, timeout=10_000)
+    assert_playable(page, page.locator("#clip-player"))
     shoot(page, "1-dataset")
 
     # -- Training: the tiny preset, previews every epoch --------------------------------------
@@ -210,6 +213,14 @@ def test_the_whole_journey_in_a_browser(server, browser, tmp_path):
     expect(page.locator("#gen-sound-1")).to_be_visible(timeout=60_000)
     assert_playable(page, page.locator("#gen-sound-0"))
     shoot(page, "5-catalog")
+
+    # -- Delete asks first ------------------------------------------------------------------------
+    page.get_by_text("Import or delete").click()
+    page.locator("#model-delete").click()
+    expect(page.get_by_text("for good?")).to_be_visible(timeout=10_000)
+    page.locator("#model-delete-confirm").click()
+    expect(page.locator("#models-table")).not_to_contain_text("journey model", timeout=20_000)
+    assert not (ws.models_dir / "journey model.distillgan").exists()
 
     # -- Nothing left 127.0.0.1 -----------------------------------------------------------------
     outside = [u for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")

@@ -65,6 +65,9 @@ def report_frame(report: ImportReport) -> pd.DataFrame:
             details = entry.reason
         rows.append([source, result, details])
     rows += [[Path(p).name, "ignored", "not an audio file name"] for p in report.ignored]
+    # Problems first: with many files, the ones that need attention must not hide below the fold.
+    order = {"rejected": 0, "skipped (duplicate)": 1, "ignored": 2, "kept (with a warning)": 3, "kept": 4}
+    rows.sort(key=lambda row: order.get(row[1], 5))
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
@@ -162,8 +165,8 @@ def build(ws: Workspace) -> DatasetTab:
     @handle_errors
     def play(name: str | None, chosen: list[str] | None):
         if not name or not chosen:
-            return None
-        return str(clip_path(ws, name, chosen[-1]))
+            return gr.update(value=None, label="Clip")
+        return gr.update(value=str(clip_path(ws, name, chosen[-1])), label=chosen[-1])
 
     @handle_errors
     def pick_row(name: str | None, event: gr.SelectData):
