@@ -103,21 +103,21 @@ def build(ws: Workspace) -> CatalogTab:
                                                elem_id="model-delete-confirm")
                     cancel_button = gr.Button("Keep it", size="md")
         with gr.Column(scale=3, min_width=480):
-            gr.Markdown("#### Generate")
             with gr.Row(elem_classes=["bottom-aligned"]):
                 count = gr.Slider(1, SOUND_SLOTS, value=4, step=1, label="Sounds", elem_id="gen-n")
-                seed = gr.Number(label="Seed", value=0, precision=0, info="sound i uses seed + i",
-                                 elem_id="gen-seed", scale=3)
+                seed = gr.Number(label="Seed (sound i uses seed + i)", value=0, precision=0, elem_id="gen-seed",
+                                 scale=2)
                 dice = gr.Button("Random seed", size="md", scale=1, min_width=120)
             with gr.Row():
-                temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Temperature",
-                                        info="spread around the training sounds")
-                duration = gr.Number(label="Duration (s)", value=None, minimum=0, info="0: one training segment",
+                temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Temperature (spread)")
+                duration = gr.Number(label="Duration in s (0: one segment)", value=0, minimum=0,
                                      elem_id="gen-duration")
-            with gr.Accordion("Principal directions (in units of the data's spread)", open=False):
+            with gr.Accordion("Principal directions, Griffin-Lim", open=False):
+                gr.Markdown("<small>Move along the directions in which the training sounds differ most, "
+                            "in units of their spread.</small>")
                 directions = [gr.Slider(-3.0, 3.0, value=0.0, step=0.1, label=f"pc{k + 1}")
                               for k in range(DIRECTION_SLOTS)]
-            griffin_lim = gr.Checkbox(label="Force Griffin-Lim (ignore the model's vocoder)", value=False)
+                griffin_lim = gr.Checkbox(label="Force Griffin-Lim (ignore the model's vocoder)", value=False)
             generate_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
             with gr.Row():
                 players = [gr.Audio(label=f"Sound {i + 1}", type="filepath", interactive=False, visible=False,
