@@ -85,19 +85,19 @@ def render(ws: Workspace, view: TrainingView, seen: dict | None, select: str | N
     slots = view.previews + [None] * (PREVIEW_SLOTS - len(view.previews))
     for index, slot in enumerate(slots):
         signature = (view.experiment_id, str(slot[1]) if slot else None)
-        out.append(part(f"preview{index}", signature, lambda slot=slot: gr.update(
-            value=str(slot[1]), label=slot[0], visible=True) if slot else gr.update(value=None, visible=index == 0,
+        out.append(part(f"preview{index}", signature, lambda slot=slot, first=index == 0: gr.update(
+            value=str(slot[1]), label=slot[0], visible=True) if slot else gr.update(value=None, visible=first,
                                                                                   label="Newest preview")))
     table = experiments_frame(ws)
     out.append(part("table", table.to_json(), lambda: table))
-    ids = [r for r in table["id"]]
+    ids = list(table["id"])
     live = view.experiment_id if view.running else None
     # The pick follows a job that starts (here or elsewhere) once; otherwise it is the user's.
     value = select or (live if live and seen.get("live") != live else None)
     seen["live"] = live
     out.append(part("pick", (tuple(ids), value), lambda: gr.update(choices=ids, value=value) if value
                     else gr.update(choices=ids)))
-    out.append(part("buttons", view.running, lambda: gr.update(interactive=not view.running)))
+    out.append(part("train", view.running, lambda: gr.update(interactive=not view.running)))
     out.append(part("stop", view.running, lambda: gr.update(interactive=view.running)))
     out.append(seen)
     return tuple(out)
@@ -106,9 +106,10 @@ def render(ws: Workspace, view: TrainingView, seen: dict | None, select: str | N
 def follow(ws: Workspace, job: TrainingJob, seen: dict | None) -> Iterator[tuple]:
     """Yield a fresh view at each of the job's events (and every few quiet seconds) until it
     ends. Warnings, the end and failures become toasts."""
-    seen = dict(seen or {})
+    outputs = render(ws, training_view(ws, job.experiment_id), seen, select=job.experiment_id)
+    seen = outputs[-1]
+    yield outputs
     index = 0
-    first = True
     while True:
         for event in job.events(start=index, timeout=FOLLOW_QUIET_SECONDS):
             index += 1
@@ -120,9 +121,7 @@ def follow(ws: Workspace, job: TrainingJob, seen: dict | None) -> Iterator[tuple
                 gr.Info(f"Stopped after epoch {event.epoch}: Resume continues from there.")
             elif isinstance(event, Finished):
                 gr.Info(f"Training finished: {event.epoch} epochs.")
-            outputs = render(ws, training_view(ws, job.experiment_id), seen,
-                             select=job.experiment_id if first else None)
-            first = False
+            outputs = render(ws, training_view(ws, job.experiment_id), seen)
             seen = outputs[-1]
             yield outputs
         if job.done and index >= len(job.history):
@@ -181,7 +180,8 @@ def build(ws: Workspace) -> TrainingTab:
                                     elem_id=f"train-preview-{i}", buttons=["download"], min_width=200)
                            for i in range(PREVIEW_SLOTS)]
     gr.Markdown("### Experiments")
-    table = gr.Dataframe(label="Experiments", interactive=False, wrap=True, max_height=260, elem_id="experiments")
+    table = gr.Dataframe(label="Experiments (click a row to pick it)", interactive=False, wrap=True, max_height=260,
+                         elem_id="experiments")
     with gr.Row(elem_classes=["bottom-aligned"]):
         experiment = gr.Dropdown(label="Experiment", choices=[], allow_custom_value=True, scale=3, elem_id="experiment-pick")
         resume_epochs = gr.Number(label="Train to epoch", value=0, precision=0, minimum=0, scale=1,
@@ -272,6 +272,11 @@ def build(ws: Workspace) -> TrainingTab:
     timer.tick(poll, [experiment, seen], outputs, api_visibility="private", show_progress="hidden",
                concurrency_limit=None)
     experiment.input(pick_experiment, [experiment], outputs + [checkpoint, model_name], api_name="show_experiment")
+    def pick_row(event: gr.SelectData) -> str | None:
+        return (event.row_value or [None])[0]
+
+    table.select(pick_row, None, [experiment], api_visibility="private", show_progress="hidden").then(pick_experiment, [experiment], outputs + [checkpoint, model_name],
+                                              api_visibility="private")
     checkpoint.focus(lambda experiment_id, which: gr.update(choices=checkpoint_choices(ws, experiment_id),
                                                             value=which),
                      [experiment, checkpoint], [checkpoint], api_visibility="private", show_progress="hidden")
