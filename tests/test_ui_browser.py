@@ -188,6 +188,8 @@ def test_the_whole_journey_in_a_browser(server, browser, tmp_path):
     page.locator("#train-stop").click()
     expect(page.locator("#train-status")).to_contain_text("cancelled", timeout=60_000)
     assert current_job(ws).done
+    epochs_done = int(re.search(r"(\d+) / \d+ epochs", status_text(page)).group(1))
+    wait_until(lambda: chart_points(page) == 2 * epochs_done, timeout=15)  # the chart shows every epoch
     page.locator("#save-name input, #save-name textarea").first.fill("journey model")
     page.locator("#save-model").click()
     expect(page.locator("#save-result")).to_contain_text("Saved", timeout=60_000)

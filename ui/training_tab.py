@@ -11,6 +11,7 @@ Updates that would not change anything are skipped, so players keep playing.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -32,6 +33,7 @@ from ui.training_view import (PREVIEW_SLOTS, TrainingView, checkpoint_choices, e
 DEVICES = ["auto", "cpu", "cuda"]  # what TrainConfig accepts (resolve_device)
 POLL_SECONDS = 1.5
 FOLLOW_QUIET_SECONDS = 2.0
+CHART_RESEND_SECONDS = 1.0
 CURVE_COLOURS = {"train": "#2563eb", "validation": "#ea580c"}  # the following generator refreshes at least this often
 
 
@@ -77,11 +79,7 @@ def render(ws: Workspace, view: TrainingView, seen: dict | None, select: str | N
         return make()
 
     out.append(part("status", view.status_line, lambda: view.status_line))
-    x_lim = [1, max(2, view.total_epochs)]  # the whole planned run: the curve shows how far it got
-    # The caption changes with every epoch on purpose: Gradio's plot rebuilds its chart (axes,
-    # colour domain) only when a setting changes; new data alone keeps the first, empty layout.
-    out.append(part("chart", (view.experiment_id, x_lim, view.losses.to_json()),
-                    lambda: gr.update(value=view.losses, x_lim=x_lim, caption=loss_caption(view))))
+    out.append(chart_update(view, seen))
     slots = view.previews + [None] * (PREVIEW_SLOTS - len(view.previews))
     for index, slot in enumerate(slots):
         signature = (view.experiment_id, str(slot[1]) if slot else None)
@@ -101,6 +99,26 @@ def render(ws: Workspace, view: TrainingView, seen: dict | None, select: str | N
     out.append(part("stop", view.running, lambda: gr.update(interactive=view.running)))
     out.append(seen)
     return tuple(out)
+
+
+def chart_update(view: TrainingView, seen: dict) -> Any:
+    """The loss chart's update, or gr.skip() when the page has it already.
+
+    Gradio's plot rebuilds its chart (axes, colour domain) only when a setting changes, so
+    the caption changes with every epoch on purpose: new data alone would stay in the first,
+    empty layout. The rebuild, though, draws the data of the update before (it runs before
+    the new data is in place), so the same data goes out once more, a moment later, as a
+    plain value update that lands in the rebuilt chart.
+    """
+    x_lim = [1, max(2, view.total_epochs)]  # the whole planned run: the curve shows how far it got
+    signature = (view.experiment_id, x_lim, view.losses.to_json())
+    if seen.get("chart") != signature:
+        seen["chart"], seen["chart_again_at"] = signature, time.time() + CHART_RESEND_SECONDS
+        return gr.update(value=view.losses, x_lim=x_lim, caption=loss_caption(view))
+    if seen.get("chart_again_at") and time.time() >= seen["chart_again_at"]:
+        seen["chart_again_at"] = None
+        return gr.update(value=view.losses.copy())
+    return gr.skip()
 
 
 def follow(ws: Workspace, job: TrainingJob, seen: dict | None) -> Iterator[tuple]:
