@@ -66,6 +66,9 @@ def browser():
 
 def shoot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for close in page.locator("button.toast-close").all():  # toasts would hide the page's top
+        if close.is_visible():
+            close.click()
     page.wait_for_timeout(400)  # let the last update paint
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
