@@ -370,7 +370,7 @@ def test_prepared_windows_come_from_disjoint_clips(ws, tmp_path):
     assert len(prepared.val_clips) == 2 and len(prepared.train_clips) == 3
     assert not set(prepared.train_clips) & set(prepared.val_clips)
     assert prepared.train.dtype == torch.float32 and prepared.train.shape[1:] == (80, 32)
-    expected_train = sum(data.segment_log_mel(prepared.clip_features[n], 32, 16).shape[0]
+    expected_train = sum(data.segment_log_mel(prepared.clip_features[n], 32, 32 // data.TRAIN_WINDOW_OVERLAP).shape[0]
                          for n in prepared.train_clips)
     expected_val = sum(data.segment_log_mel(prepared.clip_features[n], 32, 32).shape[0]
                        for n in prepared.val_clips)
