@@ -16,10 +16,11 @@ import hashlib
 import io
 import json
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -97,28 +98,63 @@ def sidecar_path(checkpoint: Path) -> Path:
 
 
 
-def save_checkpoint(folder: Path, state: dict[str, Any], *, epoch: int, global_step: int,
-                    train_loss: float | None, val_loss: float | None,
-                    retention: Retention = Retention(), batch_in_epoch: int = 0) -> CheckpointInfo:
-    """Write the checkpoint, then its sidecar (each atomically), then prune. Nothing old is
-    deleted before the new checkpoint and its sidecar are whole on disk."""
+def serialise_checkpoint(state: dict[str, Any]) -> memoryview:
+    """The checkpoint's bytes: a snapshot of `state` as it is now, safe to write later."""
+    buffer = io.BytesIO()
+    torch.save({**state, "format": FORMAT, "format_version": FORMAT_VERSION}, buffer)
+    return buffer.getbuffer()
+
+
+def write_checkpoint(folder: Path, data: bytes | memoryview, *, epoch: int, global_step: int,
+                     train_loss: float | None, val_loss: float | None, retention: Retention = Retention(),
+                     batch_in_epoch: int = 0) -> CheckpointInfo:
+    """Write serialised checkpoint bytes, then the sidecar (each atomically), then prune.
+    Nothing old is deleted before the new checkpoint and its sidecar are whole on disk."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / checkpoint_filename(epoch, batch_in_epoch)
-    state = {**state, "format": FORMAT, "format_version": FORMAT_VERSION}
-    # Serialise once in memory: the hash comes from the same bytes, without reading the file back.
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    data = buffer.getbuffer()
-    sha256, size = hashlib.sha256(data).hexdigest(), len(data)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             handle.write(data)
     info = CheckpointInfo(path=path, epoch=epoch, global_step=global_step, train_loss=_finite(train_loss),
-                          val_loss=_finite(val_loss), created=now_iso(), size_bytes=size, sha256=sha256,
-                          batch_in_epoch=batch_in_epoch)
+                          val_loss=_finite(val_loss), created=now_iso(), size_bytes=len(data),
+                          sha256=hashlib.sha256(data).hexdigest(), batch_in_epoch=batch_in_epoch)
     atomic_write_json(sidecar_path(path), info.sidecar())
     prune_checkpoints(folder, retention)
     return info
+
+
+def save_checkpoint(folder: Path, state: dict[str, Any], *, epoch: int, global_step: int,
+                    train_loss: float | None, val_loss: float | None,
+                    retention: Retention = Retention(), batch_in_epoch: int = 0) -> CheckpointInfo:
+    """Serialise and write in one go (see `write_checkpoint`)."""
+    return write_checkpoint(folder, serialise_checkpoint(state), epoch=epoch, global_step=global_step,
+                            train_loss=train_loss, val_loss=val_loss, retention=retention,
+                            batch_in_epoch=batch_in_epoch)
+
+
+class CheckpointWriter:
+    """Writes checkpoints on one background thread, in order, so the disk work (hashing,
+    writing, fsync, pruning: ~0.1 s for the default model) overlaps the next epoch instead
+    of adding to it. At most one write is in flight; a failed write raises at the next
+    `submit` or at `flush`, so a full disk still ends the run with the older checkpoints
+    intact."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="distill-checkpoint")
+        self._pending: Future | None = None
+
+    def submit(self, write: Callable[..., CheckpointInfo], *args: Any) -> Future:
+        self.flush()
+        self._pending = self._pool.submit(write, *args)
+        return self._pending
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def _finite(value: float | None) -> float | None:

@@ -21,6 +21,7 @@ import random
 import re
 import shutil
 import time
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
@@ -32,9 +33,9 @@ import torch
 
 from distill import DistillError
 from distill.audio import LOG_MEL_FLOOR, AudioSettings, read_audio, resolve_device
-from distill.checkpoints import (CheckpointInfo, Retention, append_metrics, checkpoint_summary, list_checkpoints,
-                                 load_checkpoint, now_iso, read_experiment, read_metrics, save_checkpoint,
-                                 truncate_metrics, write_experiment)
+from distill.checkpoints import (CheckpointInfo, CheckpointWriter, Retention, append_metrics, checkpoint_summary,
+                                 list_checkpoints, load_checkpoint, now_iso, read_experiment, read_metrics,
+                                 serialise_checkpoint, truncate_metrics, write_checkpoint, write_experiment)
 from distill.data import TrainingData, clip_path, load_dataset, prepare_training_data, segment_log_mel, split_clips
 from distill.jobs import (BackgroundJob, Cancelled, CheckpointWritten, EpochFinished, Finished, PreviewWritten,
                           Started, Warning)
@@ -336,95 +337,116 @@ class TrainingJob(BackgroundJob):
             self.lock.release()
 
     def _train(self) -> None:
-        config, device = self.config, self.device
-        settings = AudioSettings()
-        model_config = config.model_config()
-        if self.resume_state:
-            settings = AudioSettings.from_dict(self.resume_state["audio_settings"])
-            model_config = ModelConfig.from_dict(self.resume_state["model_config"])
-        data = prepare_training_data(self.ws, config.dataset, settings, model_config.segment_frames,
-                                     config.val_fraction, config.seed)
-        if self.resume_state and self.resume_state["dataset_fingerprint"] != data.fingerprint:
-            raise DistillError(f"dataset {config.dataset!r} has changed since this experiment started "
-                               "(clips added, removed or edited), so it cannot resume exactly; "
-                               "start a new training instead")
-        if not self.resume_state:
-            feats = data.train
-            model_config = replace(model_config, n_mels=settings.n_mels).with_feature_stats(
-                feats.mean().item(), feats.std().item(), feats.max().item() + 1.0)
-
+        config = self.config
+        data, settings, model_config = self._prepare_data()
         torch.manual_seed(config.seed)
-        model = ConvVAE(model_config).to(device)
+        model = ConvVAE(model_config).to(self.device)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
         scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
-        progress = _Progress()
-        if self.resume_state:
-            state = self.resume_state
-            model.load_state_dict(state["model_state"])
-            optimizer.load_state_dict(state["optimizer_state"])
-            scheduler.load_state_dict(state["scheduler_state"])
-            restore_rng(state["rng"])
-            progress = _Progress(state["epoch"], state["global_step"], state.get("batch_in_epoch", 0),
-                                 tuple(state.get("epoch_sums", (0.0, 0.0, 0))), state.get("best_val_loss"))
+        progress = self._restore(model, optimizer, scheduler)
 
-        self._update_record(status="running", error=None, device=str(device), pid=os.getpid(),
+        self._update_record(status="running", error=None, device=str(self.device), pid=os.getpid(),
                             model_config=model_config.to_dict(), audio_settings=settings.to_dict(),
                             dataset_fingerprint=data.fingerprint, train_clips=len(data.train_clips),
                             val_clips=len(data.val_clips), epoch=progress.epoch)
         self.publish(Started(experiment_id=self.experiment_id, start_epoch=progress.epoch,
-                             total_epochs=config.epochs, device=str(device),
+                             total_epochs=config.epochs, device=str(self.device),
                              message=f"{data.train.shape[0]} training / {data.val.shape[0]} validation segments"))
         items = self._preview_items(data, settings, model_config.segment_frames)
-        train, val = data.train.to(device), data.val.to(device)
+        train, val = data.train.to(self.device), data.val.to(self.device)
+        writer = CheckpointWriter()
 
-        def save(info_val_loss: float | None, train_loss: float | None, batch_in_epoch: int = 0) -> CheckpointInfo:
+        def save(val_loss: float | None, train_loss: float | None) -> Future:
+            """Snapshot the state now; write it while the next epoch trains."""
             state = {
-                "epoch": progress.epoch, "global_step": progress.global_step, "batch_in_epoch": batch_in_epoch,
-                "epoch_sums": list(progress.sums), "best_val_loss": progress.best_val_loss,
-                "model_config": model_config.to_dict(), "audio_settings": settings.to_dict(),
-                "train_config": config.to_dict(), "dataset_fingerprint": data.fingerprint,
-                "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
-                "scheduler_state": scheduler.state_dict(), "rng": capture_rng(),
-                "metrics": {"train_loss": train_loss, "val_loss": info_val_loss},
+                "epoch": progress.epoch, "global_step": progress.global_step,
+                "batch_in_epoch": progress.batch_in_epoch, "epoch_sums": list(progress.sums),
+                "best_val_loss": progress.best_val_loss, "model_config": model_config.to_dict(),
+                "audio_settings": settings.to_dict(), "train_config": config.to_dict(),
+                "dataset_fingerprint": data.fingerprint, "model_state": model.state_dict(),
+                "optimizer_state": optimizer.state_dict(), "scheduler_state": scheduler.state_dict(),
+                "rng": capture_rng(), "metrics": {"train_loss": train_loss, "val_loss": val_loss},
             }
-            info = save_checkpoint(self.experiment_dir / "checkpoints", state, epoch=progress.epoch,
-                                   global_step=progress.global_step, train_loss=train_loss,
-                                   val_loss=info_val_loss, retention=config.retention, batch_in_epoch=batch_in_epoch)
-            self.publish(CheckpointWritten(epoch=progress.epoch, path=str(info.path), size_bytes=info.size_bytes))
-            return info
+            return writer.submit(self._write_checkpoint, serialise_checkpoint(state), progress.epoch,
+                                 progress.global_step, train_loss, val_loss, progress.batch_in_epoch)
 
-        while progress.epoch < config.epochs:
-            epoch = progress.epoch + 1
-            started = time.perf_counter()
-            finished_epoch = self._train_epoch(model, optimizer, train, epoch, progress)
-            if not finished_epoch:
-                info = save(None, None, batch_in_epoch=progress.batch_in_epoch)
-                self._end_cancelled(info)
-                return
-            scheduler.step()
-            recon_sum, kl_sum, count = progress.sums
-            beta = config.beta
-            metrics = {"epoch": epoch, "train_loss": (recon_sum + beta * kl_sum) / count,
-                       **self._validate(model, val), "train_recon": recon_sum / count, "train_kl": kl_sum / count,
-                       "beta": config.kl_schedule.beta_at(epoch), "lr": optimizer.param_groups[0]["lr"],
-                       "global_step": progress.global_step}
-            progress.epoch, progress.batch_in_epoch, progress.sums = epoch, 0, (0.0, 0.0, 0)
-            if progress.best_val_loss is None or metrics["val_loss"] < progress.best_val_loss:
-                progress.best_val_loss = metrics["val_loss"]
-            info = save(metrics["val_loss"], metrics["train_loss"])
-            metrics["seconds"] = time.perf_counter() - started
-            metrics["time"] = now_iso()
-            append_metrics(self.experiment_dir, metrics)
-            self._update_record(epoch=epoch)
-            self.publish(EpochFinished(epoch=epoch, total_epochs=config.epochs, metrics=metrics,
-                                       seconds=metrics["seconds"]))
-            if config.preview_every and (epoch % config.preview_every == 0 or epoch == config.epochs):
-                self._write_previews(model, epoch, settings, items, data.train)
-            if self.cancel_requested and epoch < config.epochs:
-                self._end_cancelled(info)
-                return
+        try:
+            while progress.epoch < config.epochs:
+                epoch = progress.epoch + 1
+                started = time.perf_counter()
+                if not self._train_epoch(model, optimizer, train, epoch, progress):
+                    self._end_cancelled(save(None, None).result())
+                    return
+                scheduler.step()
+                metrics = self._epoch_metrics(model, val, epoch, progress, optimizer)
+                progress.epoch, progress.batch_in_epoch, progress.sums = epoch, 0, (0.0, 0.0, 0)
+                if progress.best_val_loss is None or metrics["val_loss"] < progress.best_val_loss:
+                    progress.best_val_loss = metrics["val_loss"]
+                written = save(metrics["val_loss"], metrics["train_loss"])
+                metrics["seconds"] = time.perf_counter() - started
+                metrics["time"] = now_iso()
+                append_metrics(self.experiment_dir, metrics)
+                self.publish(EpochFinished(epoch=epoch, total_epochs=config.epochs, metrics=metrics,
+                                           seconds=metrics["seconds"]))
+                if config.preview_every and (epoch % config.preview_every == 0 or epoch == config.epochs):
+                    self._write_previews(model, epoch, settings, items, data.train)
+                if self.cancel_requested and epoch < config.epochs:
+                    self._end_cancelled(written.result())
+                    return
+            writer.flush()
+        finally:
+            writer.close()  # a failure still waits for the write in flight before it is recorded
         self._update_record(status="completed", finished=now_iso())
         self.publish(Finished(epoch=progress.epoch))
+
+    def _prepare_data(self) -> tuple[TrainingData, AudioSettings, ModelConfig]:
+        """The dataset's segments, and the model config: fitted to the features' scale on a new
+        run, the checkpoint's own on a resume (which refuses a changed dataset)."""
+        config, state = self.config, self.resume_state
+        settings = AudioSettings.from_dict(state["audio_settings"]) if state else AudioSettings()
+        model_config = ModelConfig.from_dict(state["model_config"]) if state else config.model_config()
+        data = prepare_training_data(self.ws, config.dataset, settings, model_config.segment_frames,
+                                     config.val_fraction, config.seed)
+        if state:
+            if state["dataset_fingerprint"] != data.fingerprint:
+                raise DistillError(f"dataset {config.dataset!r} has changed since this experiment started "
+                                   "(clips added, removed or edited), so it cannot resume exactly; "
+                                   "start a new training instead")
+            return data, settings, model_config
+        feats = data.train
+        model_config = replace(model_config, n_mels=settings.n_mels).with_feature_stats(
+            feats.mean().item(), feats.std().item(), feats.max().item() + 1.0)
+        return data, settings, model_config
+
+    def _restore(self, model: ConvVAE, optimizer: torch.optim.Optimizer, scheduler: Any) -> _Progress:
+        state = self.resume_state
+        if not state:
+            return _Progress()
+        model.load_state_dict(state["model_state"])
+        optimizer.load_state_dict(state["optimizer_state"])
+        scheduler.load_state_dict(state["scheduler_state"])
+        restore_rng(state["rng"])
+        return _Progress(state["epoch"], state["global_step"], state.get("batch_in_epoch", 0),
+                         tuple(state.get("epoch_sums", (0.0, 0.0, 0))), state.get("best_val_loss"))
+
+    def _write_checkpoint(self, data: memoryview, epoch: int, global_step: int, train_loss: float | None,
+                          val_loss: float | None, batch_in_epoch: int) -> CheckpointInfo:
+        """On the writer thread: the checkpoint, its sidecar, pruning, then the record."""
+        info = write_checkpoint(self.experiment_dir / "checkpoints", data, epoch=epoch, global_step=global_step,
+                                train_loss=train_loss, val_loss=val_loss, retention=self.config.retention,
+                                batch_in_epoch=batch_in_epoch)
+        self._update_record(epoch=epoch)
+        self.publish(CheckpointWritten(epoch=epoch, path=str(info.path), size_bytes=info.size_bytes))
+        return info
+
+    def _epoch_metrics(self, model: ConvVAE, val: torch.Tensor, epoch: int, progress: _Progress,
+                       optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        recon_sum, kl_sum, count = progress.sums
+        beta = self.config.beta
+        return {"epoch": epoch, "train_loss": (recon_sum + beta * kl_sum) / count, **self._validate(model, val),
+                "train_recon": recon_sum / count, "train_kl": kl_sum / count,
+                "beta": self.config.kl_schedule.beta_at(epoch), "lr": optimizer.param_groups[0]["lr"],
+                "global_step": progress.global_step}
 
     def _train_epoch(self, model: ConvVAE, optimizer: torch.optim.Optimizer, train: torch.Tensor, epoch: int,
                      progress: _Progress) -> bool:

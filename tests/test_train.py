@@ -129,7 +129,7 @@ def test_stop_after_epoch_then_resume_appends_metrics_exactly(small: Workspace) 
 def test_failure_ends_failed_keeps_checkpoints_and_resumes(small: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     import distill.train as train_module
 
-    real_save, calls = train_module.save_checkpoint, []
+    real_save, calls = train_module.write_checkpoint, []
 
     def disk_full_on_second(*args, **kwargs):
         calls.append(1)
@@ -137,7 +137,7 @@ def test_failure_ends_failed_keeps_checkpoints_and_resumes(small: Workspace, mon
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "save_checkpoint", disk_full_on_second)
+    monkeypatch.setattr(train_module, "write_checkpoint", disk_full_on_second)
     job = start_training(small, tiny(epochs=3, preview_every=0))
     events = run(job)
     assert isinstance(events[-1], Failed) and "No space left on device" in events[-1].message
@@ -145,7 +145,7 @@ def test_failure_ends_failed_keeps_checkpoints_and_resumes(small: Workspace, mon
     assert record["status"] == "failed" and "No space left" in record["error"]
     assert [i.epoch for i in list_checkpoints(small.experiment_dir(job.experiment_id) / "checkpoints")] == [1]
 
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    monkeypatch.setattr(train_module, "write_checkpoint", real_save)
     resumed = resume_training(small, job.experiment_id)
     assert isinstance(run(resumed)[-1], Finished)
     assert [r["epoch"] for r in read_metrics(small.experiment_dir(job.experiment_id))] == [1, 2, 3]
