@@ -1,0 +1,123 @@
+"""`VocoderConfig`: the vocoder's architecture and its training recipe, in one plain object.
+These defaults are the only ones: the CLI, the UI and the tests read them from here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from distill import DistillError
+
+# The fields that decide the generator's layers and what it computes; stored in the model
+# file with the weights. Everything else only shapes training.
+ARCHITECTURE_FIELDS = ("dim", "intermediate_dim", "num_layers", "kernel_size", "feature_mean", "feature_std",
+                       "phase_mode", "projections")
+
+
+@dataclass(frozen=True)
+class VocoderConfig:
+    # -- generator (see network.py) --------------------------------------------------------
+    dim: int = 192  # ConvNeXt channel width
+    intermediate_dim: int = 576  # the pointwise MLP's hidden width
+    num_layers: int = 6
+    kernel_size: int = 7  # depthwise convolution, in frames
+    feature_mean: float = -5.0  # fixed input normalisation of log-mels (the floor is -11.5)
+    feature_std: float = 3.0
+    # "integrated": the head predicts each bin's phase advance per hop on top of a
+    # phase-gradient estimate from the magnitudes, and phase is the running sum over frames;
+    # "direct": Vocos's head, one free phase per bin and frame (kept for comparison).
+    phase_mode: str = "integrated"
+    # Consistency projections after the head, trained through: keep the predicted
+    # magnitudes, take the phase the overlap-added signal actually has.
+    projections: int = 2
+    # -- discriminators (training only, never in the model file) ---------------------------
+    mpd_periods: tuple[int, ...] = (2, 3, 5, 7, 11)
+    mpd_channels: tuple[int, ...] = (16, 64, 128, 128)  # HiFi-GAN: (32, 128, 512, 1024, 1024)
+    mrd_fft_sizes: tuple[int, ...] = (512, 1024, 2048)
+    mrd_channels: int = 16  # UnivNet / Vocos: 32
+    # -- training --------------------------------------------------------------------------
+    segment_frames: int = 32  # 32 frames × hop 256 = 8192 samples (0.37 s) per item
+    batch_size: int = 16
+    # A vocoder epoch is this many optimiser steps on random segments (datasets range from a
+    # few clips to hundreds, so a pass over the data is no useful unit).
+    steps_per_epoch: int = 100
+    learning_rate: float = 1e-3
+    lr_decay: float = 0.97  # per epoch (ExponentialLR): needs no total, so a run can be extended
+    adam_betas: tuple[float, float] = (0.8, 0.99)
+    grad_clip: float = 100.0
+    gain_augment_db: float = 6.0  # a gain is exact for a vocoder: wave × g ⇔ log-mel + log g
+    # Loss weights. Spectral and phase terms compare the head's complex spectrum with the
+    # target's STFT; mel and MR-STFT terms compare the output waveform with the target.
+    spectral_weight: float = 1.0  # spectral convergence + log-magnitude L1 (at the head's STFT)
+    phase_weight: float = 1.0  # anti-wrapped group-delay + instantaneous-frequency error, magnitude-weighted
+    mel_weight: float = 1.0  # L1 between log_mel(output) and log_mel(target)
+    stft_weight: float = 1.0  # multi-resolution STFT loss on the output
+    adv_weight: float = 1.0  # least-squares GAN (multi-period + multi-resolution discriminators)
+    fm_weight: float = 2.0  # feature matching
+    # Reconstruction-only warm-up: the GAN joins after this many steps (0: from the start).
+    gan_start_step: int = 2000
+    # Fine-tuning on the VAE's own reconstructions: from this epoch on (0 = never) a share of
+    # the segments feed the VAE's reconstructed mel while the target stays the real audio.
+    vae_finetune_from_epoch: int = 0
+    vae_mel_share: float = 0.5
+    # -- bookkeeping -----------------------------------------------------------------------
+    preview_every: int = 5  # epochs between previews (the last epoch always writes one; 0: never)
+    preview_clips: int = 3
+    preview_seconds: float = 4.0
+    val_clips: int = 8  # held-out clips measured each epoch (MR-STFT distance, LSD) ...
+    val_seconds: float = 10.0  # ... each cut to this length
+    keep_recent: int = 2  # checkpoints kept: the newest N ...
+    keep_best: int = 1  # ... plus the best N by held-out MR-STFT distance
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("mpd_periods", "mpd_channels", "mrd_fft_sizes", "adam_betas"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        checks = [
+            (self.kernel_size % 2 == 1, f"vocoder kernel_size must be odd, not {self.kernel_size}"),
+            (self.phase_mode in ("integrated", "direct"),
+             f"vocoder phase_mode must be 'integrated' or 'direct', not {self.phase_mode!r}"),
+            (self.num_layers >= 1 and self.dim >= 1 and self.intermediate_dim >= 1,
+             "the vocoder needs at least one layer of positive width"),
+            (self.projections >= 0, "projections cannot be negative"),
+            (self.segment_frames >= 4, "segment_frames must be at least 4"),
+            (self.batch_size >= 1 and self.steps_per_epoch >= 1, "batch size and steps per epoch must be at least 1"),
+            (self.learning_rate > 0 and 0 < self.lr_decay <= 1, "learning rate must be positive, lr_decay in (0, 1]"),
+            (0.0 <= self.vae_mel_share <= 1.0, "vae_mel_share must be between 0 and 1"),
+            (min(self.preview_every, self.preview_clips, self.val_clips) >= 0, "preview and validation counts cannot be negative"),
+            (self.keep_recent >= 1 and self.keep_best >= 0, "keep at least the newest checkpoint"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise DistillError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def architecture(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ARCHITECTURE_FIELDS}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "VocoderConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    def replace(self, **changes: Any) -> "VocoderConfig":
+        return replace(self, **changes)
+
+
+PRESETS: dict[str, VocoderConfig] = {
+    # For tests: each step takes milliseconds; previews and checks every epoch.
+    "tiny": VocoderConfig(dim=16, intermediate_dim=32, num_layers=1, projections=1, mpd_periods=(2, 3),
+                          mpd_channels=(4, 8), mrd_fft_sizes=(512,), mrd_channels=4, segment_frames=8,
+                          batch_size=2, steps_per_epoch=2, gan_start_step=2, preview_every=1, preview_clips=1,
+                          preview_seconds=0.5, val_clips=1, val_seconds=0.5),
+    # For real use on a CPU.
+    "default": VocoderConfig(),
+}
+
+
+def vocoder_preset(name: str) -> VocoderConfig:
+    if name not in PRESETS:
+        raise DistillError(f"unknown vocoder preset {name!r}: choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
