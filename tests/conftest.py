@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -33,3 +36,27 @@ def example_corpus(tmp_path_factory) -> list[Path]:
     from distill.example_corpus import write_example_corpus
 
     return write_example_corpus(tmp_path_factory.mktemp("example_corpus"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(ws: Workspace) -> Iterator[str]:
+    """The web app on a free local port for `ws`; yields its URL. On the way out a training
+    still running is stopped and the server closed."""
+    from distill.train import current_job
+    from ui.app import launch
+
+    blocks, url = launch(ws, port=free_port(), block=False)
+    try:
+        yield url
+    finally:
+        job = current_job(ws)
+        if job is not None and not job.done:
+            job.cancel()
+            job.join(60)
+        blocks.close()

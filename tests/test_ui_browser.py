@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -20,6 +19,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from distill.example_corpus import write_example_corpus  # noqa: E402
 from distill.train import current_job  # noqa: E402
 from distill.workspace import Workspace  # noqa: E402
+from conftest import running_app  # noqa: E402
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -34,30 +34,18 @@ VIEWPORT = {"width": 1280, "height": 800}
 EPOCHS = 40  # more than the journey ever reaches: it stops the run itself
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from ui.app import launch
-
     ws = Workspace.open(tmp_path_factory.mktemp("ui-browser") / "workspace")
-    blocks, url = launch(ws, port=free_port(), block=False)
-    yield ws, url
-    job = current_job(ws)
-    if job is not None and not job.done:
-        job.cancel()
-        job.join(60)
-    blocks.close()
+    with running_app(ws) as url:
+        yield ws, url
 
 
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        pytest.fail("Debian's chromium is not installed: scripts/setup.sh --test installs it "
+                    "(apt-get install chromium)")
     with playwright_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium

@@ -6,7 +6,6 @@ from a fixture that reuses what an earlier test made, or makes it through the en
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from distill.export import export_model  # noqa: E402
 from distill.modelfile import V1_MESSAGE  # noqa: E402
 from distill.train import TrainConfig, current_job, get_experiment, list_experiments, start_training  # noqa: E402
 from distill.workspace import Workspace  # noqa: E402
+from conftest import free_port, running_app  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -30,26 +30,13 @@ TINY = dict(preset="tiny", batch_size=16, learning_rate=0.001, latent_dim=0, pre
             name="")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from ui.app import launch
-
     ws = Workspace.open(tmp_path_factory.mktemp("ui-handlers") / "workspace")
-    blocks, url = launch(ws, port=free_port(), block=False)
-    client = Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("client-downloads")))
-    yield ws, client
-    job = current_job(ws)
-    if job is not None and not job.done:
-        job.cancel()
-        job.join(60)
-    client.close()
-    blocks.close()
+    with running_app(ws) as url:
+        client = Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("client-downloads")))
+        yield ws, client
+        client.close()
 
 
 @pytest.fixture(scope="module")
