@@ -245,3 +245,22 @@ def test_cli_reports_user_errors_in_one_line(small: Workspace) -> None:
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     listing = subprocess.run(_cli(small, "experiments", "--json"), capture_output=True, text=True, check=True)
     assert json.loads(listing.stdout) == []
+
+
+def test_ctrl_c_stops_the_cli_gracefully_and_it_resumes(small: Workspace) -> None:
+    process = subprocess.Popen(_cli(small, "train", "small", "--preset", "tiny", "--epochs", "30", "--batch-size", "8",
+                                    "--preview-every", "0", "--device", "cpu"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        records = list_experiments(small)
+        if records and read_metrics(small.experiment_dir(records[0]["id"])):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "stopping after the current batch" in stdout and "Resume with: distill resume" in stdout
+    [record] = list_experiments(small)
+    assert record["status"] == "cancelled"
+    assert list_checkpoints(small.experiment_dir(record["id"]) / "checkpoints")
