@@ -291,3 +291,91 @@ def test_distill_ui_starts_on_localhost_prints_url_and_workspace_and_serves_no_o
     finally:
         process.terminate()
         process.wait(30)
+
+
+# -- the Catalog tab's vocoder panel ------------------------------------------------------------
+
+def train_vocoder(client: Client, model: str, epochs: int, replace: bool = False):
+    # model, preset, epochs, device, "Replace the existing vocoder", search (the page state is no input)
+    return client.submit(model, "tiny", epochs, "cpu", replace, "", api_name="/train_vocoder")
+
+
+def test_vocoder_trains_to_the_end_and_the_catalog_shows_it(app, model):
+    from distill.vocoder import read_run
+
+    ws, client = app
+    with pytest.raises(Exception, match="has no vocoder yet"):  # A/B needs a vocoder
+        client.predict(model, 3, api_name="/vocoder_ab")
+    status, chart, original, griffin, vocoder, _, table, details, _ = \
+        train_vocoder(client, model, 2).result(timeout=300)
+    assert "completed" in status and "2 / 2" in status and "MR-STFT" in status, status
+    assert read_run(ws, model)["status"] == "completed"
+    plot = value(chart)
+    curve = plot["columns"].index("curve")
+    assert {row[curve] for row in plot["data"]} == {"train", "validation"} and len(plot["data"]) == 4
+    # the newest previews: the held-out clip three ways
+    assert all(value(p) and Path(value(p)).stat().st_size > 100 for p in (original, griffin, vocoder))
+    # the catalog table and the details carry the vocoder's stats
+    row = next(r for r in table["data"] if r[0] == model)
+    assert row[-1].startswith("2 ep"), row
+    assert "**Vocoder** 2 ep" in details
+    assert next(m for m in client.predict("", api_name="/list_models") if m["name"] == model)["vocoder"]
+
+
+def test_vocoder_retraining_needs_the_confirmation(app, model):
+    from distill.vocoder import read_run
+
+    ws, client = app
+    if read_run(ws, model) is None or read_run(ws, model)["status"] != "completed":
+        train_vocoder(client, model, 1).result(timeout=300)
+    before = read_run(ws, model)["run_id"]
+    with pytest.raises(Exception, match="already has a vocoder.*Replace the existing vocoder"):
+        train_vocoder(client, model, 1).result(timeout=60)
+    assert read_run(ws, model)["run_id"] == before  # nothing started
+    status, *_ = train_vocoder(client, model, 1, replace=True).result(timeout=300)
+    assert "completed" in status and "1 / 1" in status, status
+    assert read_run(ws, model)["run_id"] != before
+
+
+def test_vocoder_ab_gives_two_playable_wavs_of_one_seed(app, model):
+    import soundfile as sf
+    from distill.vocoder import read_run
+
+    ws, client = app
+    if read_run(ws, model) is None or read_run(ws, model)["status"] != "completed":
+        train_vocoder(client, model, 1).result(timeout=300)
+    griffin, vocoder = (value(p) for p in client.predict(model, 5, api_name="/vocoder_ab"))
+    assert "griffin-lim" in Path(griffin).name and "vocoder" in Path(vocoder).name
+    assert "seed-5" in Path(griffin).name and "seed-5" in Path(vocoder).name
+    a, b = sf.info(griffin), sf.info(vocoder)
+    assert a.frames > 1000 and a.frames == b.frames and a.samplerate == b.samplerate
+
+
+def test_vocoder_stop_and_resume(app, model):
+    from distill.vocoder import current_vocoder_job, read_run
+
+    ws, client = app
+    with pytest.raises(Exception, match="no vocoder is training"):
+        client.predict(api_name="/stop_vocoder")
+    running = client.submit(model, "tiny", 30, "cpu", True, "", api_name="/train_vocoder")
+    wait_for(lambda: current_vocoder_job(ws) and read_run(ws, model).get("run_id") == current_vocoder_job(ws).run_id
+             and read_vocoder_epochs(ws, model) >= 1)
+    # a second page sees it running (rebuilt from disk)
+    status, *_ = Client(client.src, verbose=False).predict(model, "", api_name="/show_vocoder")
+    assert "training" in status and "/ 30" in status, status
+    client.predict(api_name="/stop_vocoder")
+    status, *_ = running.result(timeout=120)
+    assert "cancelled" in status and "Resume" in status, status
+    done = read_vocoder_epochs(ws, model)
+    # the run replaces the model's earlier vocoder: resuming it needs the confirmation too
+    with pytest.raises(Exception, match="already has a vocoder"):
+        client.submit(model, done + 1, "cpu", False, "", api_name="/resume_vocoder").result(timeout=60)
+    status, *_ = client.submit(model, done + 1, "cpu", True, "", api_name="/resume_vocoder").result(timeout=300)
+    assert "completed" in status and f"{done + 1} / {done + 1}" in status, status
+
+
+def read_vocoder_epochs(ws, model: str) -> int:
+    from distill.vocoder import read_vocoder_metrics
+
+    rows = read_vocoder_metrics(ws, model)
+    return int(rows[-1]["epoch"]) if rows else 0

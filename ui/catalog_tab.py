@@ -16,6 +16,7 @@ from distill.catalog import (TABLE_COLUMNS, delete_model, import_model, list_mod
 from distill.generate import generate_sounds
 from distill.modelfile import ModelExistsError
 from distill.workspace import Workspace
+from ui import vocoder_panel
 from ui.common import handle_errors, number
 
 SOUND_SLOTS = 8  # the most sounds one Generate makes (and players shown)
@@ -87,11 +88,8 @@ def build(ws: Workspace) -> CatalogTab:
             details = gr.Markdown("Pick a model to see its details.", elem_id="model-details")
             with gr.Accordion("Everything the file says", open=False):
                 details_json = gr.JSON(label="Model details")
-            with gr.Accordion("Vocoder", open=False):
-                gr.Markdown("A neural vocoder trained for one model makes its sounds cleaner than Griffin-Lim. "
-                            "Vocoder training is not available in this version yet; a model that carries one "
-                            "uses it automatically (tick *Force Griffin-Lim* to compare).",
-                            elem_id="vocoder-placeholder")
+            with gr.Accordion("Vocoder", open=False, elem_id="vocoder-panel"):
+                vocoder_panel.build(ws, model, search, table, details, details_json, details_markdown)
             with gr.Accordion("Import or delete", open=False):
                 upload = gr.File(label="Import a .distillgan file", file_types=[".distillgan", ".distill"],
                                  height=110, elem_id="model-import")
