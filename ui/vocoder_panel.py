@@ -147,16 +147,19 @@ def build(ws: Workspace, model: gr.Dropdown, search: gr.Textbox, table: gr.Dataf
         replace = gr.Checkbox(label="Replace the existing vocoder / start over", value=False,
                               elem_id="voc-replace")
     with gr.Row():
-        train_button = gr.Button("Train vocoder", variant="primary", size="md", elem_id="voc-train")
-        stop_button = gr.Button("Stop", variant="stop", size="md", interactive=False, elem_id="voc-stop")
-        resume_button = gr.Button("Resume", size="md", elem_id="voc-resume")
+        train_button = gr.Button("Train vocoder", variant="primary", size="md", min_width=80, elem_id="voc-train")
+        stop_button = gr.Button("Stop", variant="stop", size="md", min_width=80, interactive=False, elem_id="voc-stop")
+        resume_button = gr.Button("Resume", size="md", min_width=80, elem_id="voc-resume")
     status = gr.Markdown("Pick a model to train its vocoder.", elem_id="voc-status")
     chart = gr.LinePlot(x="epoch", y="loss", color="curve", title="Vocoder loss per epoch", height=220,
-                        x_title="epoch", y_title="loss (validation: held-out MR-STFT)", show_label=False,
+                        x_title="epoch", y_title="loss", show_label=False,
                         color_map=CURVE_COLOURS, elem_id="voc-chart")
-    with gr.Row():
-        players = [gr.Audio(label=label, type="filepath", interactive=False, visible=False, min_width=150,
-                            elem_id=f"voc-preview-{kind}") for kind, label in PREVIEW_KINDS]
+    # The held-out clip on its own row, its two decodings side by side below it (three in a row do not fit).
+    players = []
+    for kinds in (PREVIEW_KINDS[:1], PREVIEW_KINDS[1:]):
+        with gr.Row():
+            players += [gr.Audio(label=label, type="filepath", interactive=False, visible=False, min_width=150,
+                                 elem_id=f"voc-preview-{kind}") for kind, label in kinds]
     gr.Markdown("**A/B** · one generated sound, decoded both ways")
     with gr.Row(elem_classes=["bottom-aligned"]):
         ab_seed = gr.Number(label="Seed", value=0, precision=0, elem_id="voc-ab-seed")
@@ -167,6 +170,8 @@ def build(ws: Workspace, model: gr.Dropdown, search: gr.Textbox, table: gr.Dataf
                               elem_id="voc-ab-griffin-lim")
         ab_vocoder = gr.Audio(label="Vocoder", type="filepath", interactive=False, min_width=150,
                               elem_id="voc-ab-vocoder")
+    # The chart's caption only makes it redraw (see training_tab.chart_update): hide it, as the Training tab does.
+    gr.HTML("<style>#voc-chart .caption { display: none; }</style>", padding=False)
     seen = gr.State({})
     timer = gr.Timer(POLL_SECONDS)
 
