@@ -163,7 +163,7 @@ def build(ws: Workspace, model: gr.Dropdown, search: gr.Textbox, table: gr.Dataf
     gr.Markdown("**A/B** · one generated sound, decoded both ways")
     with gr.Row(elem_classes=["bottom-aligned"]):
         ab_seed = gr.Number(label="Seed", value=0, precision=0, elem_id="voc-ab-seed")
-        ab_button = gr.Button("Compare", size="md", elem_id="voc-ab")
+        ab_button = gr.Button("Compare", size="md", interactive=False, elem_id="voc-ab")
     ab_note = gr.Markdown(elem_id="voc-ab-note")
     with gr.Row():
         ab_griffin = gr.Audio(label="Griffin-Lim", type="filepath", interactive=False, min_width=150,
@@ -175,7 +175,8 @@ def build(ws: Workspace, model: gr.Dropdown, search: gr.Textbox, table: gr.Dataf
     seen = gr.State({})
     timer = gr.Timer(POLL_SECONDS)
 
-    outputs = [status, chart, *players, train_button, stop_button, ab_note, table, details, details_json, seen]
+    outputs = [status, chart, *players, train_button, stop_button, ab_button, ab_note, table, details, details_json,
+               seen]
 
     def render(view: VocoderView, seen_before: dict | None, text: str) -> tuple:
         """Values in `outputs` order; what this page shows already is gr.skip()."""
@@ -195,6 +196,7 @@ def build(ws: Workspace, model: gr.Dropdown, search: gr.Textbox, table: gr.Dataf
                 else gr.update(value=None, visible=False))))
         out.append(part("train", view.running, lambda: gr.update(interactive=not view.running)))
         out.append(part("stop", view.running, lambda: gr.update(interactive=view.running)))
+        out.append(part("ab_button", view.has_vocoder, lambda: gr.update(interactive=view.has_vocoder)))
         out.append(part("ab", (view.model, view.has_vocoder), lambda: "" if view.has_vocoder or not view.model else
                         f"<small>**{view.model}** has no vocoder yet: train one first, then compare.</small>"))
         # A run that ends changes the model file: redraw the table and details (once).
