@@ -45,7 +45,8 @@ def live_experiment(ws: Workspace) -> tuple[str | None, TrainingJob | None]:
     if job is not None and not job.done:
         return job.experiment_id, job
     holder = WorkspaceLock.holder(ws.lock_path)
-    if holder and holder.get("experiment_id"):
+    # The lock may be held by another kind of job (a vocoder run): only an experiment counts here.
+    if holder and holder.get("experiment_id") and (ws.experiment_dir(str(holder["experiment_id"])) / "experiment.json").exists():
         # Our own job has published its end but not yet let go of the lock: it is over.
         if job is not None and job.experiment_id == holder["experiment_id"]:
             return None, None
