@@ -13,11 +13,11 @@
 from distill.vocoder.config import PRESETS, VocoderConfig, vocoder_preset
 from distill.vocoder.network import Vocoder, load_vocoder, vocoder_slot
 from distill.vocoder.train import (VocoderTrainingJob, current_vocoder_job, read_run, read_vocoder_metrics,
-                                   start_vocoder_training, vocoder_run_dir)
+                                   remove_vocoder, start_vocoder_training, vocoder_run_dir)
 from distill.vocoder.listen import VocoderPreview, ab_pair, list_vocoder_previews  # noqa: E402 (needs train)
 
 __all__ = [
     "PRESETS", "VocoderConfig", "vocoder_preset", "Vocoder", "load_vocoder", "vocoder_slot", "VocoderTrainingJob",
-    "current_vocoder_job", "read_run", "read_vocoder_metrics", "start_vocoder_training", "vocoder_run_dir",
+    "current_vocoder_job", "read_run", "read_vocoder_metrics", "remove_vocoder", "start_vocoder_training", "vocoder_run_dir",
     "VocoderPreview", "ab_pair", "list_vocoder_previews",
 ]

@@ -11,15 +11,15 @@ from distill import DistillError
 # The fields that decide the generator's layers and what it computes; stored in the model
 # file with the weights. Everything else only shapes training.
 ARCHITECTURE_FIELDS = ("dim", "intermediate_dim", "num_layers", "kernel_size", "feature_mean", "feature_std",
-                       "phase_mode", "projections")
+                       "phase_mode", "projections", "refiner_channels", "refiner_kernel")
 
 
 @dataclass(frozen=True)
 class VocoderConfig:
     # -- generator (see network.py) --------------------------------------------------------
-    dim: int = 192  # ConvNeXt channel width
-    intermediate_dim: int = 576  # the pointwise MLP's hidden width
-    num_layers: int = 6
+    dim: int = 128  # ConvNeXt channel width
+    intermediate_dim: int = 384  # the pointwise MLP's hidden width
+    num_layers: int = 4
     kernel_size: int = 7  # depthwise convolution, in frames
     feature_mean: float = -5.0  # fixed input normalisation of log-mels (the floor is -11.5)
     feature_std: float = 3.0
@@ -30,6 +30,11 @@ class VocoderConfig:
     # Consistency projections after the head, trained through: keep the predicted
     # magnitudes, take the phase the overlap-added signal actually has.
     projections: int = 2
+    # A small 2-D convolution over (frequency, time) of the linear-frequency log-magnitude
+    # that refines it (0 channels: none). Local in frequency, it learns "sharpen a partial
+    # from its neighbours" once for every pitch, which a few clips can teach.
+    refiner_channels: int = 0
+    refiner_kernel: tuple[int, int] = (7, 3)  # (bins, frames), both odd
     # -- discriminators (training only, never in the model file) ---------------------------
     mpd_periods: tuple[int, ...] = (2, 3, 5, 7, 11)
     mpd_channels: tuple[int, ...] = (16, 64, 128, 128)  # HiFi-GAN: (32, 128, 512, 1024, 1024)
@@ -45,7 +50,13 @@ class VocoderConfig:
     lr_decay: float = 0.97  # per epoch (ExponentialLR): needs no total, so a run can be extended
     adam_betas: tuple[float, float] = (0.8, 0.99)
     grad_clip: float = 100.0
-    gain_augment_db: float = 6.0  # a gain is exact for a vocoder: wave × g ⇔ log-mel + log g
+    skip_silence: bool = True  # redraw a segment that is pure silence (a few tries)
+    # Pitch-shift augmentation (resampling, then log_mel of the result: still an exact pair):
+    # this share of segments is shifted by up to ± this many semitones. With a few clips a
+    # vocoder otherwise learns the partials of the pitches it has heard and no others.
+    pitch_augment_share: float = 0.0
+    pitch_augment_semitones: float = 3.0
+    gain_augment_db: float = 3.0  # a gain is exact for a vocoder: wave × g ⇔ log-mel + log g
     # Loss weights. Spectral and phase terms compare the head's complex spectrum with the
     # target's STFT; mel and MR-STFT terms compare the output waveform with the target.
     spectral_weight: float = 1.0  # spectral convergence + log-magnitude L1 (at the head's STFT)
@@ -55,7 +66,7 @@ class VocoderConfig:
     adv_weight: float = 1.0  # least-squares GAN (multi-period + multi-resolution discriminators)
     fm_weight: float = 2.0  # feature matching
     # Reconstruction-only warm-up: the GAN joins after this many steps (0: from the start).
-    gan_start_step: int = 2000
+    gan_start_step: int = 1000
     # Fine-tuning on the VAE's own reconstructions: from this epoch on (0 = never) a share of
     # the segments feed the VAE's reconstructed mel while the target stays the real audio.
     vae_finetune_from_epoch: int = 0
@@ -71,7 +82,7 @@ class VocoderConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("mpd_periods", "mpd_channels", "mrd_fft_sizes", "adam_betas"):
+        for name in ("mpd_periods", "mpd_channels", "mrd_fft_sizes", "adam_betas", "refiner_kernel"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         checks = [
             (self.kernel_size % 2 == 1, f"vocoder kernel_size must be odd, not {self.kernel_size}"),
@@ -80,10 +91,13 @@ class VocoderConfig:
             (self.num_layers >= 1 and self.dim >= 1 and self.intermediate_dim >= 1,
              "the vocoder needs at least one layer of positive width"),
             (self.projections >= 0, "projections cannot be negative"),
+            (self.refiner_channels >= 0 and len(self.refiner_kernel) == 2 and all(k % 2 for k in self.refiner_kernel),
+             "refiner_channels cannot be negative; refiner_kernel is two odd sizes"),
             (self.segment_frames >= 4, "segment_frames must be at least 4"),
             (self.batch_size >= 1 and self.steps_per_epoch >= 1, "batch size and steps per epoch must be at least 1"),
             (self.learning_rate > 0 and 0 < self.lr_decay <= 1, "learning rate must be positive, lr_decay in (0, 1]"),
-            (0.0 <= self.vae_mel_share <= 1.0, "vae_mel_share must be between 0 and 1"),
+            (0.0 <= self.vae_mel_share <= 1.0 and 0.0 <= self.pitch_augment_share <= 1.0,
+             "vae_mel_share and pitch_augment_share must be between 0 and 1"),
             (min(self.preview_every, self.preview_clips, self.val_clips) >= 0, "preview and validation counts cannot be negative"),
             (self.keep_recent >= 1 and self.keep_best >= 0, "keep at least the newest checkpoint"),
         ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from distill import DistillError
-from distill.audio import LOG_MEL_FLOOR, AudioSettings, log_mel, read_audio
+from distill.audio import LOG_MEL_FLOOR, AudioSettings, log_mel, read_audio, resample
 from distill.checkpoints import read_experiment
 from distill.data import clip_path, prepare_training_data
 from distill.modelfile import ModelFile
@@ -90,12 +90,16 @@ def sample_batch(clips: list[ClipPair], config: VocoderConfig, settings: AudioSe
         clip = clips[index]
         source = clip.mel if mels is None else mels.get(clip.name, clip.mel)
         span = max(1, clip.mel.shape[-1] - frames + 1)
-        for _ in range(4):  # a few tries for a stretch that is not silence
+        for _ in range(4 if config.skip_silence else 1):  # a few tries for a stretch that is not silence
             start = int(torch.randint(span, (1,), generator=generator))
             if clip.mel[:, start:start + frames].max() > LOG_MEL_FLOOR + 1.0:
                 break
-        mel = source[:, start:start + frames]
-        wave = clip.wave[start * hop:(start + frames) * hop]
+        shift = float(torch.rand((), generator=generator)) * 2 - 1  # drawn always: the stream stays aligned
+        if mels is None and float(torch.rand((), generator=generator)) < config.pitch_augment_share:
+            mel, wave = _pitch_shifted(clip, start, frames, shift * config.pitch_augment_semitones, settings)
+        else:
+            mel = source[:, start:start + frames]
+            wave = clip.wave[start * hop:(start + frames) * hop]
         mel = torch.nn.functional.pad(mel, (0, frames - mel.shape[-1]), value=LOG_MEL_FLOOR)
         wave = torch.nn.functional.pad(wave, (0, frames * hop - wave.shape[0]))
         # A gain is exact for a vocoder (log-mel is linear in magnitude): wave·g ⇔ mel + ln g.
@@ -108,6 +112,28 @@ def sample_batch(clips: list[ClipPair], config: VocoderConfig, settings: AudioSe
         batch_mels.append((mel + math.log(gain)).clamp(min=LOG_MEL_FLOOR))
         batch_waves.append(wave * gain)
     return torch.stack(batch_mels), torch.stack(batch_waves)
+
+
+# Frames of context on each side of a pitch-shifted segment, so its log-mel has no edges.
+_MARGIN = 4
+
+
+def _pitch_shifted(clip: ClipPair, start: int, frames: int, semitones: float,
+                   settings: AudioSettings) -> tuple[torch.Tensor, torch.Tensor]:
+    """The segment at `start`, resampled so it plays `semitones` higher (and shorter), and its
+    log-mel made by `log_mel` from the result: an exact pair, like every other one."""
+    hop = settings.hop_length
+    # A ratio of small integers keeps torchaudio's polyphase kernel small.
+    original, target = round(100 * 2 ** (semitones / 12)), 100
+    needed = (frames + 2 * _MARGIN) * hop
+    first = (start - _MARGIN) * hop
+    length = math.ceil(needed * original / target) + 64
+    piece = clip.wave[max(0, first):max(0, first) + length]
+    piece = torch.nn.functional.pad(piece, (max(0, -first), length - piece.shape[0] - max(0, -first)))
+    shifted = resample(piece, original, target)[:needed]
+    shifted = torch.nn.functional.pad(shifted, (0, needed - shifted.shape[0]))
+    mel = log_mel(shifted, settings)[:, _MARGIN:_MARGIN + frames]
+    return mel, shifted[_MARGIN * hop:(_MARGIN + frames) * hop]
 
 
 @torch.no_grad()

@@ -104,7 +104,19 @@ class Vocoder(nn.Module):
         # itself), plus a phase offset in "integrated" mode.
         outputs = 3 if config.phase_mode == "integrated" else 2
         self.head = nn.Linear(config.dim, outputs * self.n_bins)
+        self.refiner = None
+        if config.refiner_channels:
+            c, (kf, kt) = config.refiner_channels, config.refiner_kernel
+            pad = (kf // 2, kt // 2)
+            self.refiner = nn.Sequential(nn.Conv2d(2, c, (kf, kt), padding=pad), nn.GELU(),
+                                         nn.Conv2d(c, c, (kf, kt), padding=pad), nn.GELU(),
+                                         nn.Conv2d(c, outputs - 1, (kf, kt), padding=pad))
         self.apply(self._init_weights)
+        if self.refiner is not None:
+            nn.init.zeros_(self.refiner[-1].weight)
+        # Zero corrections at the start: an untrained vocoder is exactly its priors (already
+        # about as good as Griffin-Lim), and training only has to learn what they miss.
+        nn.init.zeros_(self.head.weight)
         # Fixed tensors, all derived from the settings: not in the state dict.
         self.register_buffer("window", torch.hann_window(settings.n_fft), persistent=False)
         self.register_buffer("mel_interp", mel_interpolation(settings), persistent=False)
@@ -118,7 +130,7 @@ class Vocoder(nn.Module):
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Conv1d, nn.Linear)):
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)):
             nn.init.trunc_normal_(module.weight, std=0.02)
             nn.init.zeros_(module.bias)
 
@@ -147,9 +159,17 @@ class Vocoder(nn.Module):
         for block in self.blocks:
             x = block(x)
         x = self.head(self.final_norm(x.transpose(1, 2))).transpose(1, 2)
-        parts = x.split(self.n_bins, dim=1)
+        parts = list(x.split(self.n_bins, dim=1))
+        log_prior = torch.log(self.magnitude_prior(log_mels))
+        log_mag = parts[0] + log_prior
+        if self.refiner is not None:
+            scale = lambda v: (v - self.config.feature_mean) / self.config.feature_std  # noqa: E731
+            refined = self.refiner(torch.stack([scale(log_prior), scale(log_mag)], dim=1))
+            log_mag = log_mag + refined[:, 0]
+            if self.config.phase_mode == "integrated":
+                parts[1] = parts[1] + refined[:, 1]
         # n_fft/2 is a full-scale DC's magnitude: nothing real is louder.
-        log_mag = (parts[0] + torch.log(self.magnitude_prior(log_mels))).clamp(max=math.log(self.settings.n_fft / 2))
+        log_mag = log_mag.clamp(max=math.log(self.settings.n_fft / 2))
         if self.config.phase_mode == "integrated":
             advance = self.phase_advance_prior(log_mag.detach()) + parts[1]
             # Summed in float64 and wrapped: a long clip's running phase would lose float32 precision.

@@ -397,6 +397,17 @@ def current_vocoder_job(ws: Workspace) -> VocoderTrainingJob | None:
     return _jobs.get(ws.root)
 
 
+def remove_vocoder(ws: Workspace, model: str | Path) -> Path:
+    """Clear a model file's vocoder slot (an atomic rewrite): it decodes with Griffin-Lim
+    again. The run folder (checkpoints, previews) stays."""
+    path = resolve_model(ws, model)
+    holder = WorkspaceLock.holder(ws.lock_path) or {}
+    if holder.get("experiment_id") == f"vocoder:{path.stem}":
+        raise DistillError(f"a vocoder for {path.stem!r} is training right now; stop it first")
+    attach_vocoder(path, None)
+    return path
+
+
 def start_vocoder_training(ws: Workspace, model: str | Path, config: VocoderConfig | None = None,
                            epochs: int | None = None, force: bool = False, resume: bool = False,
                            device: str = "auto") -> VocoderTrainingJob:

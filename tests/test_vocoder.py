@@ -1,0 +1,252 @@
+"""The per-model vocoder: it trains as a background job (events, cancel, exact resume), goes
+into the model file, decodes what generation makes, asks before replacing itself, shows in
+the catalog, and is fed exactly what `log_mel` makes."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from conftest import write_tone
+from distill import DistillError, catalog
+from distill.audio import AudioSettings, _mel_transform, log_mel, read_audio
+from distill.cli import main
+from distill.data import create_dataset
+from distill.generate import generate_sounds
+from distill.jobs import Cancelled, CheckpointWritten, EpochFinished, Finished, PreviewWritten, Started
+from distill.modelfile import load_model_file
+from distill.vocoder import (Vocoder, VocoderConfig, VocoderTrainingJob, ab_pair, list_vocoder_previews,
+                            load_vocoder, read_run, read_vocoder_metrics, remove_vocoder, start_vocoder_training,
+                            vocoder_preset, vocoder_run_dir)
+from distill.vocoder.losses import log_spectral_distance, mrstft_distance
+from distill.workspace import Workspace
+from test_modelfile import make_model_file
+
+TINY = vocoder_preset("tiny")
+MODEL = "strings"
+
+
+def _clips(folder: Path) -> list[Path]:
+    """Five short real sounds: decaying tones and a noise burst."""
+    paths = [write_tone(folder / f"tone-{f}.wav", seconds=0.8, freq=f) for f in (110.0, 196.0, 262.0, 330.0)]
+    rng = np.random.default_rng(0)
+    t = np.arange(int(0.6 * 22050)) / 22050
+    noise = (0.4 * rng.standard_normal(t.shape) * np.exp(-8 * t)).astype(np.float32)
+    sf.write(str(folder / "hit.wav"), noise, 22050, subtype="PCM_16")
+    return paths + [folder / "hit.wav"]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    """A workspace with a dataset and a (tiny, untrained) model made from it; copied per test."""
+    root = tmp_path_factory.mktemp("vocoder") / "workspace"
+    ws = Workspace.open(root)
+    create_dataset(ws, "clips", _clips(tmp_path_factory.mktemp("sources")))
+    make_model_file(ws.models_dir / f"{MODEL}.distillgan", dataset="clips")
+    return root
+
+
+@pytest.fixture
+def vws(prepared, tmp_path) -> Workspace:
+    root = tmp_path / "ws"
+    shutil.copytree(prepared, root)
+    return Workspace.open(root)
+
+
+def run(job) -> list:
+    events = list(job.events(timeout=120))
+    job.join()
+    return events
+
+
+def kinds(events) -> list[str]:
+    return [e.kind for e in events]
+
+
+# -- the network ------------------------------------------------------------------------------
+
+def test_untrained_vocoder_is_its_priors_and_they_invert_log_mel(tmp_path):
+    """Zero-initialised corrections: before training the output is the mel-inverse magnitude
+    with phase-gradient phase, already a recognisable rendering of the clip."""
+    settings = AudioSettings()
+    wave = read_audio(write_tone(tmp_path / "a.wav", seconds=1.0, freq=220.0), settings.sample_rate)
+    mel = log_mel(wave, settings)
+    vocoder = Vocoder(TINY, settings)
+    prior = vocoder.magnitude_prior(mel.unsqueeze(0))[0]
+    # the prior maps back onto (nearly) the same log-mel: it is an inverse of the filterbank
+    fb = _mel_transform(settings, "cpu").mel_scale.fb
+    remelled = torch.log((fb.T @ prior).clamp(min=1e-5))
+    loud = mel > mel.max() - 6
+    assert (remelled - mel)[loud].abs().mean() < 0.2
+    out = vocoder.synthesize(mel)
+    assert out.shape == (mel.shape[-1] * settings.hop_length,)
+    assert mrstft_distance(out, wave) < 0.6 and log_spectral_distance(out, wave) < 3.0
+
+
+def test_synthesize_is_finite_bounded_and_refuses_wrong_shapes():
+    vocoder = Vocoder(TINY, AudioSettings())
+    wild = torch.full((2, 80, 20), 40.0)  # far above anything log_mel makes: clamped, not blasted
+    wild[0, :, 5] = float("nan")
+    out = vocoder.synthesize(torch.nan_to_num(wild, nan=-100.0))
+    assert out.shape == (2, 20 * 256) and torch.isfinite(out).all() and out.abs().max() <= 1.0
+    with pytest.raises(DistillError, match="n_mels=80"):
+        vocoder.synthesize(torch.zeros(64, 20))
+
+
+def test_config_validates_and_round_trips():
+    config = VocoderConfig(dim=24, mpd_periods=[2, 5])
+    assert VocoderConfig.from_dict(config.to_dict()) == config
+    assert set(config.architecture()) >= {"dim", "num_layers", "projections", "phase_mode"}
+    with pytest.raises(DistillError):
+        VocoderConfig(kernel_size=4)
+    with pytest.raises(DistillError):
+        vocoder_preset("huge")
+
+
+def test_distances_are_zero_for_identical_audio_and_ignore_inaudible_bins():
+    g = torch.Generator().manual_seed(0)
+    t = torch.arange(22050) / 22050
+    wave = 0.5 * torch.sin(2 * math.pi * 220 * t) * torch.exp(-3 * t)
+    assert mrstft_distance(wave, wave) == pytest.approx(0.0, abs=1e-6)
+    assert log_spectral_distance(wave, wave) == pytest.approx(0.0, abs=1e-6)
+    hiss = wave + 1e-6 * torch.randn(wave.shape, generator=g)  # ~120 dB down
+    assert log_spectral_distance(hiss, wave) < 0.05  # below the 80 dB range: not counted
+    assert log_spectral_distance(hiss, wave, floor_db=None) > log_spectral_distance(hiss, wave)
+    louder_error = wave + 1e-2 * torch.randn(wave.shape, generator=g)
+    assert mrstft_distance(louder_error, wave) > mrstft_distance(hiss, wave)
+
+
+# -- training, bundling, generating -----------------------------------------------------------
+
+def test_tiny_vocoder_trains_bundles_reloads_and_generates(vws, tmp_path):
+    job = start_vocoder_training(vws, MODEL, TINY, epochs=2, device="cpu")
+    events = run(job)
+    assert kinds(events)[0] == "Started" and kinds(events)[-1] == "Finished"
+    epochs = [e for e in events if isinstance(e, EpochFinished)]
+    assert [e.epoch for e in epochs] == [1, 2]
+    for e in epochs:
+        assert {"train_loss", "val_loss", "val_lsd", "spectral", "phase", "mel", "mrstft"} <= set(e.metrics)
+        assert all(math.isfinite(e.metrics[k]) for k in ("train_loss", "val_loss", "val_lsd"))
+    assert "adv" in epochs[-1].metrics  # the GAN joined after gan_start_step
+    assert any(isinstance(e, PreviewWritten) for e in events)
+    assert any(isinstance(e, CheckpointWritten) for e in events)
+    assert len(read_vocoder_metrics(vws, MODEL)) == 2
+
+    # the slot: plain values, loadable with weights_only, stats for the catalog
+    path = vws.models_dir / f"{MODEL}.distillgan"
+    raw = torch.load(path, weights_only=True)
+    slot = raw["vocoder"]
+    assert set(slot) == {"config", "state", "training"}
+    training = slot["training"]
+    assert training["epochs"] == 2 and math.isfinite(training["final_loss"])
+    assert training["training_seconds"] >= 0 and "T" in training["trained_at"]
+    model_file = load_model_file(path)
+    vocoder = load_vocoder(model_file.vocoder, "cpu", settings=model_file.audio_settings)
+    assert isinstance(vocoder, Vocoder) and not vocoder.training
+
+    # generation uses it; the Griffin-Lim switch still works; the audio is sane
+    voc = generate_sounds(vws, MODEL, n=1, seed=3, out_dir=tmp_path / "voc")[0]
+    gl = generate_sounds(vws, MODEL, n=1, seed=3, griffin_lim=True, out_dir=tmp_path / "gl")[0]
+    a, b = sf.read(str(voc.path))[0], sf.read(str(gl.path))[0]
+    assert a.shape == b.shape and not np.allclose(a, b)
+    assert np.isfinite(a).all() and abs(a.mean()) < 0.05
+
+
+def test_previews_and_ab_pair(vws):
+    run(start_vocoder_training(vws, MODEL, TINY, epochs=2, device="cpu"))
+    previews = list_vocoder_previews(vws, MODEL)
+    assert [p.epoch for p in previews] == [1, 2]
+    assert set(previews[0].paths) == {"original", "griffin-lim", "vocoder"}
+    assert all(p.is_file() for p in previews[-1].paths.values())
+    assert vocoder_run_dir(vws, MODEL) in previews[0].paths["vocoder"].parents
+    assert vws.datasets_dir not in previews[0].paths["vocoder"].parents
+
+    gl_path, voc_path = ab_pair(vws.models_dir / f"{MODEL}.distillgan", seed=5)
+    a, b = sf.read(str(gl_path))[0], sf.read(str(voc_path))[0]
+    assert a.shape == b.shape and not np.allclose(a, b)
+    assert vws.generated_dir in gl_path.parents
+
+
+def test_cancel_saves_state_and_resume_continues_exactly(vws, prepared, tmp_path):
+    config = TINY.replace(steps_per_epoch=3)
+    # an uninterrupted run, for reference
+    reference = Workspace.open(shutil.copytree(prepared, tmp_path / "reference"))
+    run(start_vocoder_training(reference, MODEL, config, epochs=3, device="cpu"))
+    expected = load_model_file(reference.models_dir / f"{MODEL}.distillgan").vocoder["state"]
+
+    job = start_vocoder_training(vws, MODEL, config, epochs=3, device="cpu")
+    for event in job.events(timeout=120):
+        if isinstance(event, Started):
+            job.cancel()
+    job.join()
+    assert isinstance(job.outcome, Cancelled)
+    assert job.outcome.checkpoint and Path(job.outcome.checkpoint).is_file()
+    assert read_run(vws, MODEL)["status"] == "cancelled"
+    assert load_model_file(vws.models_dir / f"{MODEL}.distillgan").vocoder is None  # nothing half-done attached
+
+    with pytest.raises(DistillError, match="--resume"):
+        VocoderTrainingJob(vws, MODEL, config, epochs=3)
+    resumed = start_vocoder_training(vws, MODEL, epochs=3, resume=True, device="cpu")
+    events = run(resumed)
+    assert isinstance(events[-1], Finished)
+    got = load_model_file(vws.models_dir / f"{MODEL}.distillgan").vocoder["state"]
+    for name, tensor in expected.items():
+        torch.testing.assert_close(got[name], tensor, rtol=1e-5, atol=1e-6)
+    assert [row["epoch"] for row in read_vocoder_metrics(vws, MODEL)] == [1, 2, 3]
+
+
+def test_retraining_a_model_with_a_vocoder_asks_for_force(vws):
+    run(start_vocoder_training(vws, MODEL, TINY, epochs=1, device="cpu"))
+    with pytest.raises(DistillError, match="already has a vocoder.*--force"):
+        start_vocoder_training(vws, MODEL, TINY, epochs=1)
+    events = run(start_vocoder_training(vws, MODEL, TINY, epochs=2, force=True, device="cpu"))
+    assert isinstance(events[-1], Finished)
+    assert load_model_file(vws.models_dir / f"{MODEL}.distillgan").vocoder["training"]["epochs"] == 2
+
+
+def test_catalog_shows_vocoder_stats_and_a_model_can_lose_it(vws):
+    assert catalog.get_entry(vws, MODEL).vocoder is None
+    run(start_vocoder_training(vws, MODEL, TINY, epochs=2, device="cpu"))
+    entry = catalog.get_entry(vws, MODEL)
+    assert entry.vocoder["epochs"] == 2 and math.isfinite(entry.vocoder["final_loss"])
+    table = catalog.models_table(vws)
+    assert table.loc[table["Name"] == MODEL, "Vocoder"].item().startswith("2 ep · loss ")
+    details = catalog.model_details(vws, MODEL)
+    assert details["vocoder"]["training"]["training_seconds"] >= 0
+    remove_vocoder(vws, MODEL)
+    assert load_model_file(vws.models_dir / f"{MODEL}.distillgan").vocoder is None
+    assert catalog.get_entry(vws, MODEL).vocoder is None
+
+
+def test_a_vocoder_for_other_mel_settings_is_refused(vws):
+    run(start_vocoder_training(vws, MODEL, TINY, epochs=1, device="cpu"))
+    slot = load_model_file(vws.models_dir / f"{MODEL}.distillgan").vocoder
+    with pytest.raises(DistillError, match="other mel settings"):
+        load_vocoder(slot, "cpu", settings=AudioSettings(n_mels=64))
+    with pytest.raises(DistillError, match="version"):
+        load_vocoder({**slot, "config": {**slot["config"], "version": 99}})
+
+
+def test_a_model_without_its_dataset_is_refused_plainly(vws):
+    make_model_file(vws.models_dir / "orphan.distillgan", dataset="gone")
+    with pytest.raises(DistillError, match="gone"):
+        run_job = VocoderTrainingJob(vws, "orphan", TINY, epochs=1)
+        run_job._train()
+
+
+def test_cli_train_vocoder_prints_epochs_and_asks_for_force(vws, capsys):
+    args = ["train-vocoder", MODEL, "--preset", "tiny", "--epochs", "2", "--device", "cpu", "--workspace", str(vws.root)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "   1/2  train" in out and "held-out MR-STFT" in out and "finished after epoch 2" in out
+    assert main(args) == 1
+    assert "--force" in capsys.readouterr().err
+    assert main(args + ["--force"]) == 0
+    assert main(["remove-vocoder", MODEL, "--workspace", str(vws.root)]) == 0
+    assert load_model_file(vws.models_dir / f"{MODEL}.distillgan").vocoder is None
