@@ -202,6 +202,8 @@ def test_cancel_saves_state_and_resume_continues_exactly(vws, prepared, tmp_path
 
 
 def test_retraining_a_model_with_a_vocoder_asks_for_force(vws):
+    with pytest.raises(DistillError, match="no vocoder training to resume"):
+        start_vocoder_training(vws, MODEL, TINY, epochs=1, resume=True)
     run(start_vocoder_training(vws, MODEL, TINY, epochs=1, device="cpu"))
     with pytest.raises(DistillError, match="already has a vocoder.*--force"):
         start_vocoder_training(vws, MODEL, TINY, epochs=1)
@@ -235,9 +237,8 @@ def test_a_vocoder_for_other_mel_settings_is_refused(vws):
 
 def test_a_model_without_its_dataset_is_refused_plainly(vws):
     make_model_file(vws.models_dir / "orphan.distillgan", dataset="gone")
-    with pytest.raises(DistillError, match="gone"):
-        run_job = VocoderTrainingJob(vws, "orphan", TINY, epochs=1)
-        run_job._train()
+    with pytest.raises(DistillError, match="'gone', which is not in this workspace"):
+        start_vocoder_training(vws, "orphan", TINY, epochs=1)
 
 
 def test_cli_train_vocoder_prints_epochs_and_asks_for_force(vws, capsys):
@@ -250,3 +251,11 @@ def test_cli_train_vocoder_prints_epochs_and_asks_for_force(vws, capsys):
     assert main(args + ["--force"]) == 0
     assert main(["remove-vocoder", MODEL, "--workspace", str(vws.root)]) == 0
     assert load_model_file(vws.models_dir / f"{MODEL}.distillgan").vocoder is None
+
+
+def test_fine_tuning_on_the_vaes_reconstructions(vws):
+    config = TINY.replace(vae_finetune_from_epoch=2, vae_mel_share=1.0)
+    events = run(start_vocoder_training(vws, MODEL, config, epochs=2, device="cpu"))
+    metrics = [e.metrics for e in events if isinstance(e, EpochFinished)]
+    assert [m["vae_mels"] for m in metrics] == [False, True]
+    assert isinstance(events[-1], Finished)

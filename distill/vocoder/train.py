@@ -37,7 +37,7 @@ from distill.modelfile import ModelFile, attach_vocoder, load_model_file, resolv
 from distill.train import WorkspaceLock, capture_rng, find_resume_checkpoint, restore_rng
 from distill.vocoder import losses
 from distill.vocoder.config import VocoderConfig, vocoder_preset
-from distill.vocoder.data import VocoderData, load_vocoder_data, sample_batch, vae_reconstructions
+from distill.vocoder.data import VocoderData, load_vocoder_data, sample_batch, training_split, vae_reconstructions
 from distill.vocoder.discriminators import Discriminators
 from distill.vocoder.network import Vocoder, vocoder_slot
 from distill.workspace import Workspace, atomic_write_json, read_json, sanitize_filename
@@ -92,9 +92,12 @@ class VocoderTrainingJob(BackgroundJob):
         self.lock = WorkspaceLock(ws.lock_path)
         model_file = load_model_file(self.model_path, mmap=True)
         self.model_id = str(model_file.metadata.get("id", ""))
+        training_split(ws, model_file)  # the model's dataset must be here: fail now, not on the thread
         record = read_run(ws, self.model_name) or {}
         has_checkpoints = bool(list_checkpoints(self.run_dir / "checkpoints"))
         continuing = resume and has_checkpoints and record.get("model_id") == self.model_id
+        if resume and not has_checkpoints:
+            raise DistillError(f"model {self.model_name!r} has no vocoder training to resume; start one without --resume")
         if resume and has_checkpoints and not continuing:
             raise DistillError(f"the vocoder run in {self.run_dir} was for another model file called "
                                f"{self.model_name!r}; start a new one with --force")
