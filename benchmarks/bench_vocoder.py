@@ -116,6 +116,26 @@ def realtime_factor(decode, seconds_of_audio: float, repeats: int = 3) -> float:
         return seconds_of_audio * repeats / (time.perf_counter() - started)
 
 
+def conv_macs(net: nn.Module, x: torch.Tensor) -> float:
+    """Multiply-accumulates of the convolutions and linear layers in one forward pass."""
+    total = [0.0]
+
+    def hook(module, inputs, output):
+        if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+            total[0] += output.numel() * module.in_channels // module.groups * math.prod(module.kernel_size)
+        elif isinstance(module, nn.ConvTranspose1d):
+            total[0] += inputs[0].numel() * module.out_channels * module.kernel_size[0]
+        elif isinstance(module, nn.Linear):
+            total[0] += output.numel() * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()]
+    with torch.no_grad():
+        net(x)
+    for handle in handles:
+        handle.remove()
+    return total[0]
+
+
 def levels(wave: torch.Tensor) -> dict[str, float]:
     wave = wave.double()
     db = lambda x: 20 * math.log10(max(float(x), 1e-12))  # noqa: E731
@@ -217,7 +237,8 @@ def speed(threads: int, model: Path | None) -> None:
     ]
     for name, net in (("HiFi-GAN V2 generator", HiFiGANGenerator("v2")), ("HiFi-GAN V3 generator", HiFiGANGenerator("v3"))):
         net.eval()
-        candidates.append((name, lambda net=net: net(mel.unsqueeze(0)), sum(p.numel() for p in net.parameters()), None))
+        macs = conv_macs(net, mel.unsqueeze(0)) / seconds
+        candidates.append((name, lambda net=net: net(mel.unsqueeze(0)), sum(p.numel() for p in net.parameters()), macs))
     vocos = Vocoder(VocoderConfig(dim=512, intermediate_dim=1536, num_layers=8, projections=0), settings).eval()
     candidates.append(("Vocos-sized (512 x 8 layers, no projections)", lambda: vocos.synthesize(mel),
                        vocos.parameter_count(), macs_per_second(vocos.config, settings)))

@@ -40,13 +40,16 @@ class VocoderConfig:
     mpd_channels: tuple[int, ...] = (16, 64, 128, 128)  # HiFi-GAN: (32, 128, 512, 1024, 1024)
     mrd_fft_sizes: tuple[int, ...] = (512, 1024, 2048)
     mrd_channels: int = 16  # UnivNet / Vocos: 32
+    # The critics see only this many segments of each batch: on a CPU they cost far more
+    # than the generator (a GAN step on all 16 takes ~19x a reconstruction step).
+    gan_batch_size: int = 4
     # -- training --------------------------------------------------------------------------
     segment_frames: int = 32  # 32 frames × hop 256 = 8192 samples (0.37 s) per item
     batch_size: int = 16
     # A vocoder epoch is this many optimiser steps on random segments (datasets range from a
     # few clips to hundreds, so a pass over the data is no useful unit).
     steps_per_epoch: int = 100
-    learning_rate: float = 1e-3
+    learning_rate: float = 5e-4
     lr_decay: float = 0.97  # per epoch (ExponentialLR): needs no total, so a run can be extended
     adam_betas: tuple[float, float] = (0.8, 0.99)
     grad_clip: float = 100.0
@@ -66,7 +69,7 @@ class VocoderConfig:
     adv_weight: float = 1.0  # least-squares GAN (multi-period + multi-resolution discriminators)
     fm_weight: float = 2.0  # feature matching
     # Reconstruction-only warm-up: the GAN joins after this many steps (0: from the start).
-    gan_start_step: int = 1000
+    gan_start_step: int = 2000
     # Fine-tuning on the VAE's own reconstructions: from this epoch on (0 = never) a share of
     # the segments feed the VAE's reconstructed mel while the target stays the real audio.
     vae_finetune_from_epoch: int = 0
@@ -94,7 +97,8 @@ class VocoderConfig:
             (self.refiner_channels >= 0 and len(self.refiner_kernel) == 2 and all(k % 2 for k in self.refiner_kernel),
              "refiner_channels cannot be negative; refiner_kernel is two odd sizes"),
             (self.segment_frames >= 4, "segment_frames must be at least 4"),
-            (self.batch_size >= 1 and self.steps_per_epoch >= 1, "batch size and steps per epoch must be at least 1"),
+            (min(self.batch_size, self.gan_batch_size, self.steps_per_epoch) >= 1,
+             "batch sizes and steps per epoch must be at least 1"),
             (self.learning_rate > 0 and 0 < self.lr_decay <= 1, "learning rate must be positive, lr_decay in (0, 1]"),
             (0.0 <= self.vae_mel_share <= 1.0 and 0.0 <= self.pitch_augment_share <= 1.0,
              "vae_mel_share and pitch_augment_share must be between 0 and 1"),

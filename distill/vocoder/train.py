@@ -292,12 +292,15 @@ class VocoderTrainingJob(BackgroundJob):
                  + config.mel_weight * terms["mel"] + config.stft_weight * terms["mrstft"])
         total = recon
         if gan:
-            disc = losses.discriminator_loss(critics(waves), critics(output.detach()))
+            real_waves, fake_waves = waves[:config.gan_batch_size], output[:config.gan_batch_size]
+            disc = losses.discriminator_loss(critics(real_waves), critics(fake_waves.detach()))
             opt_d.zero_grad(set_to_none=True)
             disc.backward()
             torch.nn.utils.clip_grad_norm_(critics.parameters(), config.grad_clip)
             opt_d.step()
-            real, fake = critics(waves), critics(output)
+            with torch.no_grad():  # the real side only supplies feature-matching targets
+                real = critics(real_waves)
+            fake = critics(fake_waves)
             terms["adv"] = losses.generator_adversarial_loss(fake)
             terms["fm"] = losses.feature_matching_loss(real, fake)
             terms["disc"] = disc.detach()
