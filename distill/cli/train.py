@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import fields
 
 from distill.cli import workspace_from
-from distill.jobs import (BackgroundJob, Cancelled, CheckpointWritten, EpochFinished, Failed, Finished,
-                          PreviewWritten, Started, Warning)
+from distill.cli.progress import eta, follow
+from distill.jobs import EpochFinished
 from distill.model import PRESETS
 from distill.train import TrainConfig, experiments_table, list_experiments, resume_training, start_training
 
@@ -58,13 +57,13 @@ def run_train(args: argparse.Namespace) -> int:
     config = TrainConfig(dataset=args.dataset, **values)
     job = start_training(workspace_from(args), config)
     print(f"experiment {job.experiment_id}  ({job.experiment_dir})")
-    return follow(job)
+    return follow(job, _epoch_line, f"distill resume {job.experiment_id}")
 
 
 def run_resume(args: argparse.Namespace) -> int:
     job = resume_training(workspace_from(args), args.experiment, epochs=args.epochs)
     print(f"resuming {job.experiment_id}")
-    return follow(job)
+    return follow(job, _epoch_line, f"distill resume {job.experiment_id}")
 
 
 def run_experiments(args: argparse.Namespace) -> int:
@@ -77,56 +76,13 @@ def run_experiments(args: argparse.Namespace) -> int:
     return 0
 
 
-def follow(job: BackgroundJob) -> int:
-    """Print the job's events until it ends. Ctrl-C asks for a graceful stop (the job
-    finishes its batch and checkpoints); a second Ctrl-C quits at once."""
-    seen, stopping = 0, False
-    while True:
-        try:
-            for event in job.events(start=seen):
-                seen += 1
-                _print_event(event)
-            break
-        except KeyboardInterrupt:
-            if stopping:
-                raise
-            stopping = True
-            print("\nstopping after the current batch (Ctrl-C again to quit at once)…", flush=True)
-            job.cancel()
-    job.join()  # let the thread finish its clean-up: a live torch thread at exit aborts Python
-    outcome = job.outcome
-    if isinstance(outcome, Failed):
-        print(f"error: training failed: {outcome.message}", file=sys.stderr)
-        return 1
-    if isinstance(outcome, Cancelled):
-        print(f"stopped. Resume with: distill resume {getattr(job, 'experiment_id', '')}")
-        return 130 if stopping else 0
-    return 0
-
-
 def _bar(done: int, total: int, width: int = 20) -> str:
     filled = round(width * done / max(1, total))
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
-def _print_event(event) -> None:
-    if isinstance(event, Started):
-        start = f" from epoch {event.start_epoch}" if event.start_epoch else ""
-        print(f"training on {event.device}{start}: {event.message}", flush=True)
-    elif isinstance(event, EpochFinished):
-        m = event.metrics
-        eta = (event.total_epochs - event.epoch) * event.seconds
-        print(f"{_bar(event.epoch, event.total_epochs)} {event.epoch:>4}/{event.total_epochs}  "
-              f"train {m['train_loss']:.4f}  val {m['val_loss']:.4f}  (recon {m['val_recon']:.3f}, "
-              f"kl {m['val_kl']:.2f})  {event.seconds:.1f} s/epoch  ETA {int(eta // 60)}:{int(eta % 60):02d}",
-              flush=True)
-    elif isinstance(event, PreviewWritten):
-        print(f"      previews for epoch {event.epoch}: {len(event.paths)} files", flush=True)
-    elif isinstance(event, Warning):
-        print(f"warning: {event.message}", flush=True)
-    elif isinstance(event, Finished):
-        print(f"finished after epoch {event.epoch}", flush=True)
-    elif isinstance(event, Cancelled):
-        print(f"cancelled at epoch {event.epoch}; checkpoint {event.checkpoint}", flush=True)
-    elif isinstance(event, CheckpointWritten):
-        pass  # one line per epoch is enough; checkpoints are listed by `distill experiments`
+def _epoch_line(event: EpochFinished) -> str:
+    m = event.metrics
+    return (f"{_bar(event.epoch, event.total_epochs)} {event.epoch:>4}/{event.total_epochs}  "
+            f"train {m['train_loss']:.4f}  val {m['val_loss']:.4f}  (recon {m['val_recon']:.3f}, "
+            f"kl {m['val_kl']:.2f})  {event.seconds:.1f} s/epoch  {eta(event)}")
