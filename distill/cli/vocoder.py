@@ -8,6 +8,7 @@ from distill.cli import workspace_from
 from distill.cli.progress import eta, follow
 from distill.jobs import EpochFinished
 from distill.vocoder import PRESETS, remove_vocoder, start_vocoder_training, vocoder_preset
+from distill.vocoder.config import DEFAULT_EPOCHS
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -15,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                                   help="train a model's own neural vocoder (replaces Griffin-Lim for it)")
     train.add_argument("model", help="catalog name or path of a .distillgan file")
     train.add_argument("--epochs", type=int, default=None,
-                       help="epochs in all (an epoch is 100 steps; default: 30, or the unfinished run's target)")
+                       help=f"epochs in all (an epoch is {PRESETS['default'].steps_per_epoch} steps; default: "
+                            f"{DEFAULT_EPOCHS}, or the unfinished run's target)")
     train.add_argument("--resume", action="store_true", help="continue a stopped vocoder training")
     train.add_argument("--force", action="store_true",
                        help="replace the model's vocoder, or start over an unfinished training")

@@ -8,6 +8,8 @@ from typing import Any
 
 from distill import DistillError
 
+DEFAULT_EPOCHS = 30  # epochs of `steps_per_epoch` steps: ~28 min on 2 CPU cores (benchmarks/bench_vocoder.py)
+
 # The fields that decide the generator's layers and what it computes; stored in the model
 # file with the weights. Everything else only shapes training.
 ARCHITECTURE_FIELDS = ("dim", "intermediate_dim", "num_layers", "kernel_size", "feature_mean", "feature_std",

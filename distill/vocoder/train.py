@@ -36,7 +36,7 @@ from distill.jobs import (BackgroundJob, Cancelled, CheckpointWritten, EpochFini
 from distill.modelfile import ModelFile, attach_vocoder, load_model_file, resolve_model
 from distill.train import WorkspaceLock, capture_rng, find_resume_checkpoint, restore_rng
 from distill.vocoder import losses
-from distill.vocoder.config import VocoderConfig, vocoder_preset
+from distill.vocoder.config import DEFAULT_EPOCHS, VocoderConfig, vocoder_preset
 from distill.vocoder.data import VocoderData, load_vocoder_data, sample_batch, training_split, vae_reconstructions
 from distill.vocoder.discriminators import Discriminators
 from distill.vocoder.network import Vocoder, vocoder_slot
@@ -115,7 +115,7 @@ class VocoderTrainingJob(BackgroundJob):
                                "continue it, or --force to start over")
         self.resume = continuing
         self.config = VocoderConfig.from_dict(record["config"]) if continuing else (config or vocoder_preset("default"))
-        self.epochs = int(epochs if epochs is not None else (record.get("epochs") if continuing else 30))
+        self.epochs = int(epochs if epochs is not None else (record.get("epochs") if continuing else DEFAULT_EPOCHS))
         if self.epochs < 1:
             raise DistillError("epochs must be at least 1")
         if continuing and self.epochs <= int(record.get("epoch", 0)) and record.get("status") == "completed":
