@@ -33,7 +33,7 @@ from distill.checkpoints import (Retention, append_metrics, list_checkpoints, no
                                  truncate_metrics)
 from distill.jobs import (BackgroundJob, Cancelled, CheckpointWritten, EpochFinished, Finished, PreviewWritten,
                           Started, Warning)
-from distill.modelfile import ModelFile, attach_vocoder, load_model_file, resolve_model
+from distill.modelfile import attach_vocoder, load_model_file, resolve_model
 from distill.train import WorkspaceLock, capture_rng, find_resume_checkpoint, restore_rng
 from distill.vocoder import losses
 from distill.vocoder.config import DEFAULT_EPOCHS, VocoderConfig, vocoder_preset
