@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pytest
@@ -60,3 +61,14 @@ def running_app(ws: Workspace) -> Iterator[str]:
             job.cancel()
             job.join(60)
         blocks.close()
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 90.0, every: float = 0.25) -> Any:
+    """Poll `condition` until it returns something truthy (returned), or fail after `timeout` s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("timed out waiting")

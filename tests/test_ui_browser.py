@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -19,7 +18,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from distill.example_corpus import write_example_corpus  # noqa: E402
 from distill.train import current_job  # noqa: E402
 from distill.workspace import Workspace  # noqa: E402
-from conftest import running_app  # noqa: E402
+from conftest import running_app, wait_until  # noqa: E402
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -74,16 +73,6 @@ def status_text(page) -> str:
 def epoch_shown(page) -> int:
     match = re.search(r"epoch (\d+) / \d+", status_text(page))
     return int(match.group(1)) if match else 0
-
-
-def wait_until(condition, timeout: float = 90.0, every: float = 0.25):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("timed out waiting")
 
 
 def chart_points(page) -> int:

@@ -5,8 +5,8 @@ from a fixture that reuses what an earlier test made, or makes it through the en
 
 from __future__ import annotations
 
+import functools
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from distill.export import export_model  # noqa: E402
 from distill.modelfile import V1_MESSAGE  # noqa: E402
 from distill.train import TrainConfig, current_job, get_experiment, list_experiments, start_training  # noqa: E402
 from distill.workspace import Workspace  # noqa: E402
-from conftest import free_port, running_app  # noqa: E402
+from conftest import free_port, running_app, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -62,14 +62,7 @@ def value(output):
     return output
 
 
-def wait_for(condition, timeout: float = 120, every: float = 0.3):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("timed out waiting")
+wait_for = functools.partial(wait_until, timeout=120, every=0.3)
 
 
 # -- what the tests need, made through the engine when an earlier test has not made it ----------
