@@ -226,10 +226,24 @@ def quality(ws: Workspace, model: Path) -> None:
     print(f"\nvocoder vs Griffin-Lim: MR-STFT {change(gl[0], voc[0]):+.0f}%, LSD {change(gl[1], voc[1]):+.0f}%"
           f"   (absolute floor: MR-STFT {change(gl[2], voc[2]):+.0f}%, LSD {change(gl[3], voc[3]):+.0f}%)"
           f"   target: -25% on both")
+    by_kind(data, settings, vocoder)
     print("\nlevels and spectra (listening by numbers): peak / RMS dBFS, DC offset, non-finite samples, centroid")
     for clip, name, lv in level_rows:
         print(f"  {clip:<18}{name:<22} peak {lv['peak']:6.1f}  rms {lv['rms']:6.1f}  dc {lv['dc']:+.5f}"
               f"  nan {lv['nan']}  centroid {lv['centroid']:6.0f} Hz")
+
+
+def by_kind(data, settings: AudioSettings, vocoder: Vocoder) -> None:
+    """MR-STFT distance by kind of sound (the name before its first '-': pluck, drum), on the
+    clips the vocoder trained on and on the held-out ones: fit versus generalisation, and
+    pitched versus noisy material, which the two renderers handle very differently."""
+    print("\nMR-STFT distance by kind of sound: Griffin-Lim -> vocoder")
+    for split, clips in (("training clips", data.train), ("held-out clips", data.val)):
+        for kind in sorted({c.name.split("-")[0] for c in clips}):
+            group = [c for c in clips if c.name.split("-")[0] == kind]
+            gl = np.mean([mrstft_distance(griffin_lim(c.mel, settings), c.wave) for c in group])
+            voc = np.mean([mrstft_distance(vocoder.synthesize(c.mel), c.wave) for c in group])
+            print(f"  {split:<16}{kind:<8}({len(group):2d} clips)  {gl:.3f} -> {voc:.3f}  ({100 * (voc / gl - 1):+.0f}%)")
 
 
 def speed(threads: int, model: Path | None) -> None:

@@ -1,4 +1,5 @@
-"""What every tab shares: turning exceptions into readable messages, and small formatters."""
+"""What every tab shares: turning exceptions into readable messages, following a background
+job into the page, and small formatters."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import functools
 import inspect
 import logging
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 
 from distill import DistillError
+from distill.jobs import BackgroundJob, Cancelled, Event, Failed, Finished, Warning
 
 log = logging.getLogger("distill.ui")
 
@@ -53,6 +55,46 @@ def handle_errors(fn: Callable) -> Callable:
         except Exception as exc:  # noqa: BLE001
             raise _as_gr_error(exc) from None
     return plain
+
+
+# A job that publishes nothing for this long still gets a fresh view (elapsed time, ETA).
+FOLLOW_QUIET_SECONDS = 2.0
+
+
+def follow_job(job: BackgroundJob, first: tuple, draw: Callable[[dict | None], tuple],
+               toast: Callable[[Event], None]) -> Iterator[tuple]:
+    """Yield `first`, then `draw(state)` at each of the job's events and every few quiet
+    seconds until it ends, then one whole view (`draw({})`: no skipped parts, which is what
+    an API caller gets back). A view's last element is the page state the next one is drawn
+    against; `toast` turns events into messages."""
+    outputs = first
+    yield outputs
+    index = 0
+    while True:
+        for event in job.events(start=index, timeout=FOLLOW_QUIET_SECONDS):
+            index += 1
+            toast(event)
+            outputs = draw(outputs[-1])
+            yield outputs
+        if job.done and index >= len(job.history):
+            job.join(30)  # its files are written and its lock let go
+            yield draw({})
+            return
+        outputs = draw(outputs[-1])
+        yield outputs
+
+
+def job_toast(event: Event, subject: str, finished: str) -> None:
+    """A job's warnings and failure as warning toasts, its stop and end as info toasts.
+    `finished` may name `{epochs}`."""
+    if isinstance(event, Warning):
+        gr.Warning(event.message)
+    elif isinstance(event, Failed):
+        gr.Warning(f"{subject} failed: {event.message}")
+    elif isinstance(event, Cancelled):
+        gr.Info(f"{subject} stopped after epoch {event.epoch}: Resume continues from there.")
+    elif isinstance(event, Finished):
+        gr.Info(finished.format(epochs=event.epoch))
 
 
 def clock(seconds: float | None) -> str:

@@ -19,20 +19,18 @@ import gradio as gr
 
 from distill import DistillError
 from distill.export import export_model
-from distill.jobs import Cancelled, Failed, Finished, Warning
 from distill.model import PRESETS
 from distill.modelfile import ModelExistsError
 from distill.train import (TrainConfig, TrainingJob, current_job, experiments_table, get_experiment,
                            list_experiments, resume_training, start_training)
 from distill.workspace import Workspace
-from ui.common import handle_errors
+from ui.common import follow_job, handle_errors, job_toast
 from ui.dataset_tab import dataset_names
 from ui.training_view import (PREVIEW_SLOTS, TrainingView, checkpoint_choices, experiments_frame, live_experiment,
                               loss_caption, training_view)
 
 DEVICES = ["auto", "cpu", "cuda"]  # what TrainConfig accepts (resolve_device)
 POLL_SECONDS = 1.5
-FOLLOW_QUIET_SECONDS = 2.0
 CHART_RESEND_SECONDS = 1.0
 CURVE_COLOURS = {"train": "#2563eb", "validation": "#ea580c"}  # the following generator refreshes at least this often
 
@@ -122,33 +120,10 @@ def chart_update(view: TrainingView, seen: dict) -> Any:
 
 
 def follow(ws: Workspace, job: TrainingJob, seen: dict | None) -> Iterator[tuple]:
-    """Yield a fresh view at each of the job's events (and every few quiet seconds) until it
-    ends. Warnings, the end and failures become toasts."""
-    outputs = render(ws, training_view(ws, job.experiment_id), seen, select=job.experiment_id)
-    seen = outputs[-1]
-    yield outputs
-    index = 0
-    while True:
-        for event in job.events(start=index, timeout=FOLLOW_QUIET_SECONDS):
-            index += 1
-            if isinstance(event, Warning):
-                gr.Warning(event.message)
-            elif isinstance(event, Failed):
-                gr.Warning(f"Training failed: {event.message}")
-            elif isinstance(event, Cancelled):
-                gr.Info(f"Stopped after epoch {event.epoch}: Resume continues from there.")
-            elif isinstance(event, Finished):
-                gr.Info(f"Training finished: {event.epoch} epochs.")
-            outputs = render(ws, training_view(ws, job.experiment_id), seen)
-            seen = outputs[-1]
-            yield outputs
-        if job.done and index >= len(job.history):
-            # The last answer is whole (no skipped parts): what an API caller gets back.
-            yield render(ws, training_view(ws, job.experiment_id), {})
-            return
-        outputs = render(ws, training_view(ws, job.experiment_id), seen)
-        seen = outputs[-1]
-        yield outputs
+    """A fresh view at each of the job's events until it ends; its end and warnings as toasts."""
+    draw = lambda state: render(ws, training_view(ws, job.experiment_id), state)  # noqa: E731
+    first = render(ws, training_view(ws, job.experiment_id), seen, select=job.experiment_id)
+    yield from follow_job(job, first, draw, lambda event: job_toast(event, "Training", "Training finished: {epochs} epochs."))
 
 
 # -- the tab --------------------------------------------------------------------------------

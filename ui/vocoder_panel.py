@@ -18,14 +18,13 @@ import gradio as gr
 
 from distill import DistillError
 from distill.catalog import model_details, models_table, vocoder_label
-from distill.jobs import Cancelled, Failed, Finished, Warning
 from distill.train import WorkspaceLock
 from distill.vocoder import (VocoderTrainingJob, ab_pair, current_vocoder_job, list_vocoder_previews, read_run,
                              read_vocoder_metrics, start_vocoder_training, vocoder_preset)
 from distill.vocoder.config import PRESETS
 from distill.workspace import Workspace
-from ui.common import clock, handle_errors, number
-from ui.training_tab import CURVE_COLOURS, DEVICES, FOLLOW_QUIET_SECONDS, POLL_SECONDS, _whole, chart_update
+from ui.common import clock, follow_job, handle_errors, job_toast, number
+from ui.training_tab import CURVE_COLOURS, DEVICES, POLL_SECONDS, _whole, chart_update
 from ui.training_view import TrainingView, loss_frame
 
 LOCK_PREFIX = "vocoder:"  # how a vocoder run names itself in the workspace lock
@@ -210,28 +209,10 @@ def build(ws: Workspace, model: gr.Dropdown, search: gr.Textbox, table: gr.Dataf
         return tuple(out)
 
     def follow(job: VocoderTrainingJob, page: dict | None, text: str) -> Iterator[tuple]:
-        outputs_now = render(vocoder_view(ws, job.model_name), page, text)
-        yield outputs_now
-        index = 0
-        while True:
-            for event in job.events(start=index, timeout=FOLLOW_QUIET_SECONDS):
-                index += 1
-                if isinstance(event, Warning):
-                    gr.Warning(event.message)
-                elif isinstance(event, Failed):
-                    gr.Warning(f"Vocoder training failed: {event.message}")
-                elif isinstance(event, Cancelled):
-                    gr.Info(f"Vocoder stopped after epoch {event.epoch}: Resume continues from there.")
-                elif isinstance(event, Finished):
-                    gr.Info(f"Vocoder trained ({event.epoch} epochs): it is in {job.model_name}'s file now.")
-                outputs_now = render(vocoder_view(ws, job.model_name), outputs_now[-1], text)
-                yield outputs_now
-            if job.done and index >= len(job.history):
-                job.join(30)  # the model file is written and the lock let go
-                yield render(vocoder_view(ws, job.model_name), {}, text)  # whole: what an API caller gets
-                return
-            outputs_now = render(vocoder_view(ws, job.model_name), outputs_now[-1], text)
-            yield outputs_now
+        draw = lambda state: render(vocoder_view(ws, job.model_name), state, text)  # noqa: E731
+        toast = lambda event: job_toast(event, "Vocoder training",  # noqa: E731
+                                        f"Vocoder trained ({{epochs}} epochs): it is in {job.model_name}'s file now.")
+        yield from follow_job(job, draw(page), draw, toast)
 
     def epochs_or_none(value: Any) -> int | None:
         return _whole(value if value not in (None, "") else 0, "epochs") or None
