@@ -20,13 +20,18 @@ The same distances with an absolute floor (1e-5, the log-mel floor) are printed 
 control row that shows why they are not the primary ones: the original itself, with only the
 phase of its bins more than 80 dB down randomised, scores about as badly there as Griffin-Lim.
 
-Measured on the 2-core dev machine (30 epochs, 28.4 min): LSD 0.83 dB vs Griffin-Lim's 1.36
-(-39%); MR-STFT 0.322 vs 0.303 (+6%, worse: that target is NOT met); 194x real time on 2
-threads vs Griffin-Lim's 49x. MR-STFT is dominated by spectral convergence on the loudest
-bins, i.e. by how coherent the phase of partials and attacks is; Griffin-Lim's 32 iterations
-do that well, the vocoder's phase prior plus two trained projections not yet. The vocoder
-wins on two of the four clips (a drum, a pluck) and loses on a drum and on the one pluck
-whose pitch (D4) is nowhere in the training clips.
+Measured on the 2-core dev machine (30 epochs; 28.4 min, and 23.9 min in a quieter rerun
+that reproduced every quality figure exactly): LSD 0.83 dB vs Griffin-Lim's 1.36 (-39%);
+MR-STFT 0.322 vs 0.303 (+6%, worse: that target is NOT met); 175-277x real time vs Griffin-Lim's
+23-53x (1 or 2 threads, load-dependent). By kind of sound (MR-STFT, Griffin-Lim -> vocoder):
+training plucks 0.349 -> 0.259 (-26%), training drums 0.290 -> 0.323 (+11%), held-out plucks
++7% (one at a pitch, D4, no training clip has), held-out drums +6%. A sweep of 14 recipes and
+seeds at the same 3,000 steps (run on a GPU) gave held-out MR-STFT between -11% and +9% of
+Griffin-Lim, the default recipe alone -11% to +9% over four seeds; no recipe moved it.
+MR-STFT is dominated by spectral convergence on the loudest bins, i.e. by how close the phase
+of partials, attacks and noise is to the original's. For noise no renderer can know it: even
+the original's true STFT magnitude with 32 fast Griffin-Lim steps scores 0.156, and the
+mel-derived magnitude with the best phase retrieval we tried (PGHI + fast Griffin-Lim) 0.26.
 
 Speed: seconds of audio per second of compute, decoding 10 s of log-mels, on 1 and on
 `--threads` threads, for the vocoder, Griffin-Lim, and (for the architecture choice) an

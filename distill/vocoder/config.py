@@ -8,7 +8,7 @@ from typing import Any
 
 from distill import DistillError
 
-DEFAULT_EPOCHS = 30  # epochs of `steps_per_epoch` steps: ~28 min on 2 CPU cores (benchmarks/bench_vocoder.py)
+DEFAULT_EPOCHS = 30  # epochs of `steps_per_epoch` steps: 24-28 min on 2 CPU cores (benchmarks/bench_vocoder.py)
 
 # The fields that decide the generator's layers and what it computes; stored in the model
 # file with the weights. Everything else only shapes training.
