@@ -123,7 +123,8 @@ def follow(ws: Workspace, job: TrainingJob, seen: dict | None) -> Iterator[tuple
     """A fresh view at each of the job's events until it ends; its end and warnings as toasts."""
     draw = lambda state: render(ws, training_view(ws, job.experiment_id), state)  # noqa: E731
     first = render(ws, training_view(ws, job.experiment_id), seen, select=job.experiment_id)
-    yield from follow_job(job, first, draw, lambda event: job_toast(event, "Training", "Training finished: {epochs} epochs."))
+    toast = lambda event: job_toast(event, "Training", "Training finished: {epochs} epochs.")  # noqa: E731
+    yield from follow_job(job, first, draw, toast)
 
 
 # -- the tab --------------------------------------------------------------------------------
