@@ -17,6 +17,18 @@ from distill.vocoder.config import VocoderConfig
 Judgement = tuple[torch.Tensor, list[torch.Tensor]]
 
 
+def _judge(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor) -> Judgement:
+    """A critic's conv stack (leaky ReLU after each) and its last layer: the scores, flattened,
+    and every layer's output for feature matching."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), 0.1)
+        features.append(x)
+    x = post(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     def __init__(self, period: int, channels: tuple[int, ...]):
         super().__init__()
@@ -34,13 +46,7 @@ class PeriodDiscriminator(nn.Module):
         if length % self.period:
             wave = F.pad(wave, (0, self.period - length % self.period), mode="reflect")
         x = wave.view(batch, 1, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _judge(self.convs, self.post, x)
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -62,13 +68,7 @@ class ResolutionDiscriminator(nn.Module):
         spec = torch.stft(wave, self.n_fft, self.n_fft // 4, window=self.window, center=True, return_complex=True)
         # (B, 1, frames, bins); log1p compresses the magnitude range the way ears do.
         x = torch.log1p(spec.abs()).transpose(1, 2).unsqueeze(1)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _judge(self.convs, self.post, x)
 
 
 class Discriminators(nn.Module):
