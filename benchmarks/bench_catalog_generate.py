@@ -1,9 +1,11 @@
-"""Benchmark: listing the catalog from its index vs loading every model file, and generation
-speed (seconds of audio per second of compute) with Griffin-Lim on this machine's CPU.
+"""Benchmark: listing the catalog from its index vs loading every model file, and the speed
+of generation and of transforming a clip (seconds of audio per second of compute) with
+Griffin-Lim on this machine's CPU.
 
     .venv/bin/python benchmarks/bench_catalog_generate.py [--models 1000] [--repeats 5]
 
-Prints figures; asserts nothing. Models are untrained (speed does not depend on training).
+Prints figures; asserts nothing. Models are untrained (speed does not depend on training):
+the time-structured ConvVAE of model format 2, whose latent analysis describes latent frames.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distill import catalog, generate  # noqa: E402
+from distill import catalog, generate, transform  # noqa: E402
 from distill.audio import AudioSettings  # noqa: E402
 from distill.model import PRESETS, ConvVAE  # noqa: E402
 from distill.modelfile import ModelFile, analyse_latents, load_model_file, new_metadata, save_model_file  # noqa: E402
@@ -93,6 +97,23 @@ def bench_generation(root: Path, repeats: int) -> None:
             print(f"  {preset:<7} {label:<22} {wall:7.3f} s  ->  {seconds / wall:6.1f} s of audio per s")
 
 
+def bench_transform(root: Path, repeats: int) -> None:
+    ws = Workspace.open(root / "transform-ws")
+    print("transform with Griffin-Lim (32 iterations) on CPU:")
+    for seconds in (10.0, 60.0):
+        t = np.arange(int(seconds * 22050)) / 22050
+        clip = root / f"clip-{seconds:g}s.wav"
+        sf.write(str(clip), (0.3 * np.sin(2 * np.pi * 220 * t) * np.exp(-(t % 2.0))).astype(np.float32), 22050)
+        for preset in ("tiny", "default"):
+            path = ws.models_dir / f"{preset}.distillgan"
+            if not path.exists():
+                save_model_file(path, model_file(path, preset))
+            transform.transform_files(ws, preset, [clip], out_dir=root / "warm", device="cpu")
+            wall, _ = timed(lambda: transform.transform_files(ws, preset, [clip], out_dir=root / "out",
+                                                              device="cpu"), repeats)
+            print(f"  {preset:<7} {seconds:4.0f} s clip          {wall:7.3f} s  ->  {seconds / wall:6.1f} s of audio per s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=1000)
@@ -111,6 +132,7 @@ def main() -> None:
             bench_catalog(Path(tmp), args.models, args.repeats)
         if not args.skip_generation:
             bench_generation(Path(tmp), max(1, args.repeats // 2))
+            bench_transform(Path(tmp), max(1, args.repeats // 2))
 
 
 if __name__ == "__main__":

@@ -1,94 +1,118 @@
-"""Reconstruction quality of a trained experiment, by numbers (prints; asserts nothing).
+"""Does the model give back the clips? Reconstruction quality on real instruments, by numbers.
 
-For each held-out (validation) clip: encode its log-mel in segments, decode, invert with
-Griffin-Lim, and compare with the original audio:
-- log-mel L1 on held-out segments (nats of log magnitude; the validation recon term),
-- spectral convergence ||S - Ŝ||_F / ||S||_F on linear STFT magnitudes, for the model's
-  reconstruction and, beside it, for Griffin-Lim of the *original* mel (the floor that the
-  mel + Griffin-Lim path alone allows),
-- levels (peak / RMS dBFS) of the original and the reconstruction: not silent, not blown up.
+For each development corpus (`../shared/corpora/dev-pitched`, `dev-drums`; see its README):
+train the default preset, as a user would (default epochs, the engine's own validation
+split), on the corpus's training clips (held out: sorted positions 2, 7, 12, ...), export
+the model, then send every clip, whole and at its own level, through `distill.transform`
+(Griffin-Lim) and score it against the original with `distill.metrics`; beside each figure,
+the ceiling: Griffin-Lim of the clip's own true log-mel, which no mel + Griffin-Lim system
+can beat. Held-out and training clips are reported separately. Prints; asserts nothing.
 
-    .venv/bin/python benchmarks/bench_quality.py --workspace DIR EXPERIMENT_ID [--checkpoint best]
+    .venv/bin/python benchmarks/bench_quality.py [--corpora DIR] [--only dev-pitched]
+        [--epochs N] [--write DIR]   # --write: originals/, model/, ceiling/ WAVs per corpus,
+                                     # for ../shared/quality/eval_audio.py to cross-check
+
+Targets (issue 9): held-out MR-STFT ≤ 1.5× the ceiling, training clips ≤ 1.25×; held-out
+LSD-active ≤ ceiling + 2 dB; median level error within ±2 dB; dev-pitched training ≤ 90 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
 
+import soundfile as sf
 import torch
 
-from distill.audio import AudioSettings, griffin_lim, read_audio
-from distill.checkpoints import load_checkpoint, resolve_checkpoint
-from distill.data import clip_path, prepare_training_data, segment_log_mel
-from distill.model import ConvVAE, ModelConfig
-from distill.train import TrainConfig, get_experiment
+from distill.audio import AudioSettings, griffin_lim, log_mel, read_audio
+from distill.data import AUDIO_EXTENSIONS, create_dataset
+from distill.export import export_model
+from distill.jobs import Finished
+from distill.metrics import Distance, distance
+from distill.modelfile import load_model_file
+from distill.synthesis import Synthesizer
+from distill.train import TrainConfig, start_training
+from distill.transform import transform_wave
 from distill.workspace import Workspace
 
-
-def spectral_convergence(reference: torch.Tensor, estimate: torch.Tensor, settings: AudioSettings) -> float:
-    n = min(reference.shape[-1], estimate.shape[-1])
-    window = torch.hann_window(settings.n_fft)
-    spec = lambda x: torch.stft(x[:n], settings.n_fft, settings.hop_length, window=window,  # noqa: E731
-                                return_complex=True).abs()
-    s, s_hat = spec(reference), spec(estimate)
-    return float(torch.linalg.norm(s - s_hat) / torch.linalg.norm(s))
+DEFAULT_CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 
 
-def dbfs(x: torch.Tensor) -> tuple[float, float]:
-    peak = float(x.abs().max().clamp(min=1e-9).log10() * 20)
-    rms = float(x.pow(2).mean().sqrt().clamp(min=1e-9).log10() * 20)
-    return peak, rms
+def split(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(training, held-out) by the corpora README's rule: every 5th sorted file from 2."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
+    return [f for i, f in enumerate(files) if i % 5 != 2], [f for i, f in enumerate(files) if i % 5 == 2]
 
 
-@torch.no_grad()
-def reconstruct(model: ConvVAE, mel: torch.Tensor) -> torch.Tensor:
-    frames = model.config.segment_frames
-    windows = segment_log_mel(mel, frames, frames, drop_silent=False)
-    mu, _ = model.encode(windows)
-    decoded = model.decode(mu, clamp=True)
-    return torch.cat(list(decoded), dim=1)[:, : mel.shape[1]]
+def train(ws: Workspace, name: str, clips: list[Path], epochs: int | None) -> tuple[Path, float, int]:
+    """(model file, training wall seconds from Train to finished, epochs)."""
+    create_dataset(ws, name, clips)
+    config = TrainConfig(dataset=name, device="cpu", **({"epochs": epochs} if epochs else {}))
+    started = time.perf_counter()
+    job = start_training(ws, config)
+    job.join()
+    seconds = time.perf_counter() - started
+    if not isinstance(job.outcome, Finished):
+        raise SystemExit(f"training {name} did not finish: {job.outcome}")
+    return export_model(ws, job.experiment_id, name=name, device="cpu"), seconds, config.epochs
+
+
+def score(model_path: Path, clips: list[Path], write: Path | None) -> list[tuple[Distance, Distance]]:
+    """(model, ceiling) distances per clip."""
+    model_file = load_model_file(model_path)
+    model, settings = model_file.build_model("cpu"), model_file.audio_settings
+    synthesize = Synthesizer(settings, griffin_lim=True)
+    rows = []
+    for clip in clips:
+        wave = read_audio(clip, settings.sample_rate)  # at its own level: nothing is normalised
+        made = transform_wave(model, wave, settings, synthesize)
+        ceiling = griffin_lim(log_mel(wave, settings), settings)[: wave.shape[0]]
+        rows.append((distance(wave, made), distance(wave, ceiling)))
+        if write:
+            for kind, audio in (("originals", wave), ("model", made), ("ceiling", ceiling)):
+                (write / kind).mkdir(parents=True, exist_ok=True)
+                sf.write(write / kind / f"{clip.stem}.wav", audio.numpy(), settings.sample_rate, subtype="FLOAT")
+    return rows
+
+
+def report(title: str, rows: list[tuple[Distance, Distance]]) -> None:
+    mean = lambda values: sum(values) / len(values)  # noqa: E731
+    print(f"  {title} ({len(rows)} clips)        model   ceiling")
+    for label, field, fmt in (("MR-STFT (SC + log-mag)", "mrstft", "{:7.3f}"),
+                              ("spectral convergence", "convergence", "{:7.3f}"),
+                              ("LSD, active frames (dB)", "lsd_active", "{:7.2f}")):
+        model, ceiling = mean([getattr(m, field) for m, _ in rows]), mean([getattr(c, field) for _, c in rows])
+        extra = f"   {model / ceiling:.2f}x ceiling" if field == "mrstft" else (
+            f"   ceiling {model - ceiling:+.2f} dB" if field == "lsd_active" else "")
+        print(f"    {label:24}" + fmt.format(model) + "  " + fmt.format(ceiling) + extra)
+    model = statistics.median(m.level_error_db for m, _ in rows)
+    ceiling = statistics.median(c.level_error_db for _, c in rows)
+    print(f"    {'median level error (dB)':24}{model:+7.2f}  {ceiling:+7.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("experiment")
-    parser.add_argument("--workspace", default=None)
-    parser.add_argument("--checkpoint", default="best")
+    parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
+    parser.add_argument("--only", action="append", help="a corpus folder name (default: dev-pitched and dev-drums)")
+    parser.add_argument("--epochs", type=int, default=None, help="default: TrainConfig's")
+    parser.add_argument("--write", type=Path, default=None)
     args = parser.parse_args()
-    ws = Workspace.open(args.workspace)
-    record = get_experiment(ws, args.experiment)
-    state = load_checkpoint(resolve_checkpoint(ws.experiment_dir(args.experiment), args.checkpoint))
-    settings = AudioSettings.from_dict(state["audio_settings"])
-    model = ConvVAE(ModelConfig.from_dict(state["model_config"]))
-    model.load_state_dict(state["model_state"])
-    model.eval()
-    config = TrainConfig.from_dict(record["config"])
-    data = prepare_training_data(ws, config.dataset, settings, model.config.segment_frames, config.val_fraction,
-                                 config.seed)
-    with torch.no_grad():
-        mu, _ = model.encode(data.val)
-        l1 = float((model.decode(mu) - data.val).abs().mean())
-    print(f"experiment {args.experiment}, checkpoint {args.checkpoint} (epoch {state['epoch']}): "
-          f"held-out log-mel L1 {l1:.3f} over {data.val.shape[0]} segments of {len(data.val_clips)} clips")
-    for title, clips in (("held-out clips", data.val_clips), ("training clips (first 4)", data.train_clips[:4])):
-        report(title, clips, ws, config.dataset, model, data, settings)
+    print(f"torch threads {torch.get_num_threads()}; load average {open('/proc/loadavg').read().split()[:3]}")
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace.open(Path(tmp) / "ws")
+        for name in args.only or ["dev-pitched", "dev-drums"]:
+            training, held_out = split(args.corpora / name)
+            model_path, seconds, epochs = train(ws, name, training, args.epochs)
+            print(f"{name}: {len(training)} training clips, {epochs} epochs, training {seconds:.1f} s wall "
+                  f"(start to finish, data preparation and previews included)")
+            for title, clips in (("held-out", held_out), ("training", training)):
+                write = args.write / name / title if args.write else None
+                report(title, score(model_path, clips, write))
 
-
-def report(title: str, clips: list[str], ws: Workspace, dataset: str, model: ConvVAE, data, settings) -> None:
-    print(f"\n{title}\n{'clip':28} {'SC model':>9} {'SC GL-only':>10} {'orig pk/rms dBFS':>17} {'recon pk/rms dBFS':>18}")
-    scores = []
-    for clip in clips:
-        audio = read_audio(clip_path(ws, dataset, clip), settings.sample_rate)
-        mel = data.clip_features[clip]
-        recon = griffin_lim(reconstruct(model, mel), settings)
-        floor = griffin_lim(mel, settings)
-        sc, sc_floor = spectral_convergence(audio, recon, settings), spectral_convergence(audio, floor, settings)
-        scores.append((sc, sc_floor))
-        (op, orms), (rp, rrms) = dbfs(audio), dbfs(recon)
-        print(f"{clip:28} {sc:9.3f} {sc_floor:10.3f} {op:8.1f}/{orms:6.1f}  {rp:9.1f}/{rrms:6.1f}")
-    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
-    print(f"mean spectral convergence: model {mean([s for s, _ in scores]):.3f}, "
-          f"Griffin-Lim of the original mel {mean([f for _, f in scores]):.3f}")
 
 if __name__ == "__main__":
+    AudioSettings()  # imported for readers: every figure is at the model's own settings
     main()

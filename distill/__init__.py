@@ -1,7 +1,8 @@
 """Distill: train generative audio models on your own small collection of sounds.
 
 The flow: clips on disk → `distill.data` → `distill.train` → `distill.modelfile`
-→ `distill.catalog` → `distill.generate`. The CLI and the web UI are thin shells over it.
+→ `distill.catalog` → `distill.generate` / `distill.transform` (audio out through
+`distill.synthesis`). The CLI and the web UI are thin shells over it.
 """
 
 __version__ = "0.1.0"

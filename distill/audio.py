@@ -22,6 +22,9 @@ from distill.workspace import atomic_path
 
 # log(1e-5): the floor of every log-mel; silence sits here.
 LOG_MEL_FLOOR = math.log(1e-5)
+# The longest sound Distill makes (generate) or takes in (transform) in one piece: ten
+# minutes bounds the memory one whole-sound decode and inversion needs.
+MAX_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,18 @@ def normalize_peak(wave: np.ndarray | torch.Tensor, peak: float = 0.89, max_gain
         return wave
     gain = min(peak / current, 10 ** (max_gain_db / 20))
     return (wave * gain).astype(np.float32)
+
+
+def levels(wave: np.ndarray | torch.Tensor) -> tuple[float, float]:
+    """(peak dBFS, RMS dBFS) of a float waveform; -inf for silence."""
+    wave = np.asarray(wave.detach().cpu() if isinstance(wave, torch.Tensor) else wave, dtype=np.float64)
+    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+    rms = float(np.sqrt(np.mean(wave**2))) if wave.size else 0.0
+    return to_dbfs(peak), to_dbfs(rms)
+
+
+def to_dbfs(amplitude: float) -> float:
+    return 20 * math.log10(amplitude) if amplitude > 0 else -math.inf
 
 
 WAV_SUBTYPES = {16: "PCM_16", 24: "PCM_24"}

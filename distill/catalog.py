@@ -29,7 +29,9 @@ __all__ = ["ModelEntry", "list_models", "models_table", "model_details", "proble
 
 INDEX_NAME = "catalog.json"
 INDEX_FORMAT = "distill_catalog"
-INDEX_VERSION = 1
+# 2: model format 2. An index written before it lists format-1 files as models; they are
+# problems now, so such an index is rebuilt rather than trusted.
+INDEX_VERSION = 2
 NO_VOCODER = "—"
 TABLE_COLUMNS = ["Name", "Dataset", "Clips", "Epochs", "Val loss", "Sample rate", "Created", "Size (MB)", "Vocoder"]
 
@@ -222,7 +224,12 @@ def model_details(ws: Workspace, name_or_path: str | Path) -> dict[str, Any]:
         "audio_settings": model_file.audio_settings.to_dict(),
         "analysis": {
             "segments": analysis.get("n_segments"),
+            "latent_frames": analysis.get("n_frames"),
             "latent_dim": model_file.model_config.latent_dim,
+            "time_stride": model_file.model_config.time_stride,
+            "latent_frames_per_second": round(model_file.audio_settings.sample_rate
+                                              / (model_file.audio_settings.hop_length
+                                                 * model_file.model_config.time_stride), 2),
             "directions": 0 if ratio is None else int(len(ratio)),
             "explained_variance_top": [] if ratio is None else [round(float(r), 4) for r in ratio[:8]],
             "matches_training_data": analysis.get("matches_training_data"),

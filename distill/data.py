@@ -23,6 +23,7 @@ file stops the others.
 from __future__ import annotations
 
 import contextlib
+import math
 import hashlib
 import json
 import os
@@ -40,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from distill import DistillError
-from distill.audio import LOG_MEL_FLOOR, AudioSettings, log_mel, read_audio
+from distill.audio import LOG_MEL_FLOOR, AudioSettings, log_mel, read_audio, resample
 from distill.clips import (DEFAULT_SEGMENT_SECONDS, DUPLICATE, HEAVY_CLIPPING_FRACTION, MOSTLY_SILENT_FRACTION, OK,
                            REJECTED, WARNING, Clip, _percent, _plural, check_clip)
 from distill.workspace import (Workspace, atomic_path, atomic_write_json, atomic_write_text, file_sha256, read_json,
@@ -65,6 +66,10 @@ FEATURE_CACHE_VERSION = 1  # bump when distill.audio's decoding or log_mel chang
 # Training windows start every segment_frames / 4: each moment of a clip is seen at four
 # positions in the window, which matters with small datasets (validation windows do not overlap).
 TRAIN_WINDOW_OVERLAP = 4
+# Leading silence quieter than this far below a clip's loudest frame is trimmed from training
+# windows, so one-shots line up at their onset (a couple of frames before it are kept).
+ONSET_THRESHOLD_DB = 60.0
+ONSET_LEAD_FRAMES = 2
 EXAMPLE_MARKER = ".example-created"  # in datasets/: the example was offered once; never again
 
 
@@ -555,12 +560,15 @@ def ensure_example_dataset(ws: Workspace, name: str = "example") -> Dataset | No
 
 # --- features for training -----------------------------------------------------------------
 
-def feature_cache_path(ws: Workspace, clip_sha256: str, settings: AudioSettings) -> Path:
-    """Where one clip's log-mel lives: keyed by the clip's bytes and every audio setting, so
-    a changed clip or setting misses the cache and nothing else does."""
-    key = json.dumps({"clip": clip_sha256, "audio": settings.to_dict(), "version": FEATURE_CACHE_VERSION},
-                     sort_keys=True)
-    return ws.cache_dir / "features" / f"{hashlib.sha256(key.encode()).hexdigest()}.pt"
+def feature_cache_path(ws: Workspace, clip_sha256: str, settings: AudioSettings, speed: float = 1.0) -> Path:
+    """Where one clip's log-mel lives: keyed by the clip's bytes, every audio setting and the
+    playback speed (augmentation), so a changed clip or setting misses the cache and nothing
+    else does."""
+    key = {"clip": clip_sha256, "audio": settings.to_dict(), "version": FEATURE_CACHE_VERSION}
+    if speed != 1.0:
+        key["speed"] = round(float(speed), 6)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    return ws.cache_dir / "features" / f"{digest}.pt"
 
 
 def _load_cached(path: Path, settings: AudioSettings) -> torch.Tensor | None:
@@ -574,19 +582,37 @@ def _load_cached(path: Path, settings: AudioSettings) -> torch.Tensor | None:
     return mel
 
 
-def cached_log_mel(ws: Workspace, path: Path, clip_sha256: str, settings: AudioSettings) -> tuple[torch.Tensor, bool]:
+def change_speed(wave: torch.Tensor, speed: float, sample_rate: int) -> torch.Tensor:
+    """Play `wave` `speed` times faster: shorter and higher by the same ratio, as a tape or
+    a sampler does. The honest variation a small set of one-shots can give."""
+    return wave if speed == 1.0 else resample(wave, round(sample_rate * speed), sample_rate)
+
+
+def cached_log_mel(ws: Workspace, path: Path, clip_sha256: str, settings: AudioSettings,
+                   speed: float = 1.0) -> tuple[torch.Tensor, bool]:
     """(log-mel (n_mels, frames), whether it was computed now rather than read from the cache)."""
-    cache = feature_cache_path(ws, clip_sha256, settings)
+    cache = feature_cache_path(ws, clip_sha256, settings, speed)
     mel = _load_cached(cache, settings) if cache.exists() else None
     if mel is not None:
         return mel, False
-    mel = log_mel(read_audio(path, settings.sample_rate), settings).float().contiguous()
+    wave = change_speed(read_audio(path, settings.sample_rate), speed, settings.sample_rate)
+    mel = log_mel(wave, settings).float().contiguous()
     try:
         with atomic_path(cache) as tmp:
             torch.save(mel.clone(), tmp)
     except OSError:  # a full disk costs the cache, not the training
         pass
     return mel, True
+
+
+def trim_onset(mel: torch.Tensor, threshold_db: float = ONSET_THRESHOLD_DB,
+               lead_frames: int = ONSET_LEAD_FRAMES) -> torch.Tensor:
+    """(n_mels, frames) without the leading frames more than `threshold_db` below the
+    loudest frame (keeping `lead_frames` before the onset): one-shots start where they start."""
+    energy = torch.logsumexp(2 * mel, dim=0) / 2  # log magnitude of each frame
+    loud = (energy >= energy.max() - threshold_db * math.log(10) / 20).nonzero()
+    first = int(loud[0]) if loud.numel() else 0
+    return mel[:, max(0, first - lead_frames):]
 
 
 def clip_log_mel(ws: Workspace, dataset: str, clip_name: str, settings: AudioSettings) -> torch.Tensor:
@@ -666,29 +692,36 @@ def dataset_fingerprint(clips: Iterable[Clip], settings: AudioSettings, segment_
 
 @dataclass
 class TrainingData:
-    train: torch.Tensor  # (N, n_mels, segment_frames) float32 log-mels
-    val: torch.Tensor  # (M, n_mels, segment_frames)
+    train: torch.Tensor  # (N, n_mels, segment_frames) float32 log-mels, onset-trimmed, speed-augmented
+    val: torch.Tensor  # (M, n_mels, segment_frames), onset-trimmed, as recorded
     train_clips: list[str]
     val_clips: list[str]
     fingerprint: str  # sha256 over the sorted (clip name, clip sha256) pairs + audio settings + segment_frames
     preparation_seconds: float
     computed_clips: int  # how many clips' features were computed now (0 when all came from the cache)
     clip_features: dict[str, torch.Tensor]  # name → full-clip log-mel (n_mels, frames), for previews/analysis
+    speeds: tuple[float, ...] = ()  # the playback speeds the training clips were also played at
 
 
 def _stack(mels: list[torch.Tensor], n_mels: int, segment_frames: int, hop_frames: int) -> torch.Tensor:
-    parts = [segment_log_mel(m, segment_frames, hop_frames) for m in mels]
+    parts = [segment_log_mel(trim_onset(m), segment_frames, hop_frames) for m in mels]
     return torch.cat(parts) if parts else torch.empty(0, n_mels, segment_frames)
 
 
 def prepare_training_data(ws: Workspace, dataset: str, settings: AudioSettings, segment_frames: int,
-                          val_fraction: float = 0.15, seed: int = 0) -> TrainingData:
+                          val_fraction: float = 0.15, seed: int = 0,
+                          speeds: Iterable[float] = ()) -> TrainingData:
     """Everything the trainer needs from a dataset: cached log-mels of its usable clips, split
-    by clip, cut into windows (training windows overlap, validation ones do not)."""
+    by clip, onset-trimmed and cut into windows (training windows overlap, validation ones do
+    not). Training clips are also played at each of `speeds` (cached like the originals, so
+    augmentation costs once per dataset, not per step or per run)."""
     started = time.perf_counter()
     if int(segment_frames) < 1:
         raise DistillError(f"segment_frames must be at least 1, got {segment_frames}")
     segment_frames = int(segment_frames)
+    speeds = tuple(float(v) for v in speeds if float(v) != 1.0)
+    if any(not 0.25 <= v <= 4.0 for v in speeds):
+        raise DistillError(f"playback speeds must lie between 0.25 and 4, got {speeds}")
     ds = _refresh_changed(ws, load_dataset(ws, dataset))
     usable = sorted(ds.usable_clips, key=lambda c: c.name)
     if len(usable) < 2:
@@ -697,13 +730,21 @@ def prepare_training_data(ws: Workspace, dataset: str, settings: AudioSettings, 
                            f"`distill dataset add {ds.name} PATH...`")
     train_names, val_names = split_clips([c.name for c in usable], val_fraction, seed)
     features: dict[str, torch.Tensor] = {}
+    augmented: list[torch.Tensor] = []
     computed = 0
     for clip in usable:
         features[clip.name], fresh = cached_log_mel(ws, ds.clip_path(clip.name), clip.sha256, settings)
         computed += fresh
+        if clip.name in train_names:
+            for speed in speeds:
+                mel, fresh = cached_log_mel(ws, ds.clip_path(clip.name), clip.sha256, settings, speed)
+                augmented.append(mel)
+                computed += fresh
+    hop = max(1, segment_frames // TRAIN_WINDOW_OVERLAP)
     return TrainingData(
-        train=_stack([features[n] for n in train_names], settings.n_mels, segment_frames, max(1, segment_frames // TRAIN_WINDOW_OVERLAP)),
+        train=_stack([features[n] for n in train_names] + augmented, settings.n_mels, segment_frames, hop),
         val=_stack([features[n] for n in val_names], settings.n_mels, segment_frames, segment_frames),
         train_clips=train_names, val_clips=val_names,
         fingerprint=dataset_fingerprint(usable, settings, segment_frames),
-        preparation_seconds=time.perf_counter() - started, computed_clips=computed, clip_features=features)
+        preparation_seconds=time.perf_counter() - started, computed_clips=computed, clip_features=features,
+        speeds=speeds)

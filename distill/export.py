@@ -1,8 +1,8 @@
 """From a training experiment to a `.distillgan` model file in the catalog.
 
 `export_model` loads a checkpoint (verified by `distill.checkpoints`), encodes every segment
-of the training dataset to describe where its latents live (`analyse_latents`), and writes
-one self-contained model file. Nothing here trains: it is a snapshot of a checkpoint.
+of the training dataset to describe where its latent frames live (`analyse_latents`), and
+writes one self-contained model file. Nothing here trains: it is a snapshot of a checkpoint.
 """
 
 from __future__ import annotations
@@ -86,7 +86,11 @@ def export_model(ws: Workspace, experiment: str, name: str | None = None, checkp
                            "carries needs the clips it was trained on")
 
     model = ConvVAE(config)
-    model.load_state_dict(ckpt["model_state"])
+    try:
+        model.load_state_dict(ckpt["model_state"])
+    except RuntimeError:  # a checkpoint of the earlier, global-latent network
+        raise DistillError(f"the {checkpoint} checkpoint of experiment {folder.name} was made by an earlier "
+                           "version of Distill (its network has another shape); retrain it") from None
     model.to(resolve_device(device)).eval()
     segments, fingerprint = training_segments(ws, dataset, settings, config, train_config)
     analysis = analyse_latents(model, segments)

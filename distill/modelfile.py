@@ -4,7 +4,7 @@ A model file is a `torch.save` of a dict of plain values (tensors, numbers, stri
 None, lists, tuples and str-keyed dicts), read back with `torch.load(weights_only=True)`:
 
     format          "distillgan_model"
-    format_version  1
+    format_version  2 (1: the earlier architecture, one global latent per segment; refused)
     model_config    ModelConfig.to_dict()
     model_state     the ConvVAE state dict
     audio_settings  AudioSettings.to_dict()
@@ -13,7 +13,11 @@ None, lists, tuples and str-keyed dicts), read back with `torch.load(weights_onl
     vocoder         None, or {"config": {...}, "state": {tensors}, "training": {...}}
 
 The `vocoder` key is ALWAYS present; a model without its own vocoder stores None there. A
-file without the key is not a valid v1 model file.
+file without the key is not a valid model file.
+
+Version 2 is the time-structured ConvVAE (a latent sequence along time). A version-1 file
+holds the weights of the earlier global-latent network, which this code no longer has: it
+is refused by its version, before any weight is looked at, with `EARLIER_VERSION_MESSAGE`.
 
 Why torch.save + weights_only rather than safetensors: the file is nested (a state dict for
 the model, another for the vocoder, tensors inside the analysis) and safetensors holds one
@@ -39,18 +43,23 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from distill import DistillError, __version__
-from distill.audio import AudioSettings
+from distill.audio import LOG_MEL_FLOOR, AudioSettings
 from distill.model import ConvVAE, ModelConfig
 from distill.workspace import Workspace, atomic_path, sanitize_filename
 
 FORMAT = "distillgan_model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SUFFIX = ".distillgan"
+# The `.distill` files of Distill's first generation (another format altogether).
 V1_FORMAT = "distill_model"
 V1_SUFFIX = ".distill"
 V1_MESSAGE = "This model was saved in v1 format which is no longer supported. Please retrain your model."
+# A `.distillgan` of an earlier format version: the same container, an architecture that is gone.
+EARLIER_VERSION_MESSAGE = ("{name} was made by an earlier version of Distill; retrain it (train on its dataset "
+                           "again and save the new model)")
 REQUIRED_KEYS = ("model_config", "model_state", "audio_settings", "analysis", "metadata", "vocoder")
 # How many principal directions the analysis keeps (the latent is rarely wider than this).
 MAX_DIRECTIONS = 64
@@ -218,6 +227,8 @@ def load_model_file(path: str | Path, mmap: bool = False) -> ModelFile:
     if marker != FORMAT:
         raise DistillError(f"{path.name} is not a Distill model file (its format is {str(marker)[:60]!r})")
     version = raw.get("format_version")
+    if isinstance(version, int) and not isinstance(version, bool) and 1 <= version < FORMAT_VERSION:
+        raise DistillError(EARLIER_VERSION_MESSAGE.format(name=path.name))
     if version != FORMAT_VERSION:
         newer = isinstance(version, int) and version > FORMAT_VERSION
         raise DistillError(f"{path.name} has model format version {version!r}, which this Distill "
@@ -300,29 +311,55 @@ def new_metadata(name: str, *, dataset: dict[str, Any] | None = None, experiment
 
 # -- the latent analysis ------------------------------------------------------------------
 
-@torch.no_grad()
-def analyse_latents(model: ConvVAE, segments: torch.Tensor, batch_size: int = 256) -> dict[str, Any]:
-    """Where the training data lives in latent space: encode every segment (B, n_mels, frames)
-    and describe the posterior means.
+# A latent frame counts as silence when every log-mel value it was encoded from lies within
+# this many nats of the floor (about 9 dB): the padding after a clip's end, digital silence.
+SILENCE_NATS = 1.0
 
-    latent_mean, latent_std (D,): per-dimension mean and spread of the posterior means.
-    directions (K, D): principal directions (unit rows) of the centred means, largest first.
-    direction_std (K,): spread of the means along each direction.
-    explained_variance_ratio (K,): share of the total variance along each direction.
-    """
-    if segments.ndim != 3 or segments.shape[0] == 0:
-        raise DistillError("the latent analysis needs at least one (n_mels, frames) segment")
+
+@torch.no_grad()
+def latent_frames_of(model: ConvVAE, segments: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Every latent frame (posterior mean) of every segment (B, n_mels, frames) whose source
+    mel frames are not pure silence, as rows (N, D) in float64. When every frame is silence
+    all are kept, so there is always something to describe."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    means = torch.cat([model.encode(segments[i:i + batch_size].to(device).float())[0].cpu()
-                       for i in range(0, segments.shape[0], batch_size)]).double()
-    if was_training:
-        model.train()
-    count, dim = means.shape
-    mean = means.mean(dim=0)
-    centred = means - mean
-    std = means.std(dim=0) if count > 1 else torch.zeros(dim, dtype=torch.float64)
+    stride = model.config.time_stride
+    kept, everything = [], []
+    try:
+        for start in range(0, segments.shape[0], batch_size):
+            batch = segments[start:start + batch_size].float()
+            mu = model.encode(batch.to(device))[0].cpu().double()  # (b, D, L)
+            frames = mu.shape[-1]
+            padded = F.pad(batch, (0, frames * stride - batch.shape[-1]), value=LOG_MEL_FLOOR)
+            loudest = padded.amax(dim=1).unflatten(-1, (frames, stride)).amax(dim=-1)  # (b, L)
+            rows = mu.transpose(1, 2).reshape(-1, mu.shape[1])
+            kept.append(rows[(loudest > LOG_MEL_FLOOR + SILENCE_NATS).reshape(-1)])
+            everything.append(rows)
+    finally:
+        model.train(was_training)
+    rows = torch.cat(kept)
+    return rows if rows.shape[0] else torch.cat(everything)
+
+
+def analyse_latents(model: ConvVAE, segments: torch.Tensor, batch_size: int = 256) -> dict[str, Any]:
+    """Where the training data lives in latent space: encode every segment (B, n_mels, frames)
+    and describe its latent FRAMES (each a D-vector; frames encoded from pure silence left
+    out), which is what generation walks through, frame by frame.
+
+    latent_mean, latent_std (D,): per-dimension mean and spread of the latent frames.
+    directions (K, D): principal directions (unit rows) of the centred frames, largest first.
+    direction_std (K,): spread of the frames along each direction.
+    explained_variance_ratio (K,): share of the total variance along each direction.
+    n_segments: segments encoded; n_frames: latent frames described.
+    """
+    if segments.ndim != 3 or segments.shape[0] == 0:
+        raise DistillError("the latent analysis needs at least one (n_mels, frames) segment")
+    frames = latent_frames_of(model, segments, batch_size)
+    count, dim = frames.shape
+    mean = frames.mean(dim=0)
+    centred = frames - mean
+    std = frames.std(dim=0) if count > 1 else torch.zeros(dim, dtype=torch.float64)
     _, singular, vh = torch.linalg.svd(centred, full_matrices=False)
     keep = min(MAX_DIRECTIONS, vh.shape[0])
     variance = singular.pow(2) / max(count - 1, 1)
@@ -334,7 +371,8 @@ def analyse_latents(model: ConvVAE, segments: torch.Tensor, batch_size: int = 25
     flip = torch.sign(directions.gather(1, directions.abs().argmax(dim=1, keepdim=True)))
     directions = directions * torch.where(flip == 0, torch.ones_like(flip), flip)
     return {
-        "n_segments": int(count),
+        "n_segments": int(segments.shape[0]),
+        "n_frames": int(count),
         "latent_mean": mean.float(),
         "latent_std": std.float(),
         "directions": directions.float().contiguous(),

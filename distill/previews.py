@@ -1,10 +1,11 @@
 """Preview audio written during training: random samples and reconstruction pairs.
 
     previews/epoch-0010/sample-01.wav
-    previews/epoch-0010/recon-01-original.wav   the real audio of a fixed validation segment
-    previews/epoch-0010/recon-01-decoded.wav    that segment through the model, then to audio
+    previews/epoch-0010/recon-01-original.wav   a whole validation clip, at its own level
+    previews/epoch-0010/recon-01-decoded.wav    that clip through the model (`transform_wave`)
 
-The pairs use the same validation items every time, so the model's progress is audible.
+The pairs use the same validation clips every time, so the model's progress is audible, and
+neither file is normalised: a level the model loses is heard as lost.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from typing import Callable
 
 import torch
 
-from distill.audio import AudioSettings, griffin_lim, write_wav
+from distill.audio import AudioSettings, write_wav
 from distill.model import ConvVAE
+from distill.synthesis import Synthesizer
+from distill.transform import transform_wave
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +35,9 @@ Decoder = Callable[[torch.Tensor], torch.Tensor]  # (n_mels, frames) log-mel →
 
 @dataclass(frozen=True)
 class PreviewItem:
-    """A fixed validation segment: where it comes from, its log-mel and its real audio."""
+    """A fixed validation clip: its name and its real audio (whole, at its own level)."""
 
     clip: str
-    start_frame: int
-    log_mel: torch.Tensor  # (n_mels, segment_frames)
     audio: torch.Tensor  # (samples,)
 
 
@@ -54,8 +55,10 @@ def preview_dir(experiment_dir: Path, epoch: int) -> Path:
 
 @torch.no_grad()
 def latent_statistics(model: ConvVAE, segments: torch.Tensor, limit: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and spread of the posterior means over (up to `limit`) training segments: with a
-    small β the latents do not fill N(0, I), so samples are drawn where the data lives."""
+    """Mean and spread of the posterior means of (up to `limit`) training windows, per
+    channel and latent frame, (D, L): windows start at clip onsets as often as anywhere, so
+    the per-frame figures carry an attack-then-decay shape that one global figure would not.
+    With a small β the latents do not fill N(0, I), so samples are drawn where the data lives."""
     device = next(model.parameters()).device
     mu, _ = model.encode(segments[:limit].to(device))
     return mu.mean(dim=0), mu.std(dim=0, unbiased=False).clamp(min=1e-3)
@@ -68,14 +71,13 @@ def write_previews(model: ConvVAE, experiment_dir: Path, epoch: int, settings: A
     """Write this epoch's previews. Returns the paths written and one message per preview
     that failed (each failure is skipped, never fatal). The model's train/eval mode is
     restored afterwards."""
-    decode_audio = decode_audio or (lambda mel: griffin_lim(mel, settings))
+    decode_audio = decode_audio or Synthesizer(settings)
     folder = preview_dir(experiment_dir, epoch)
     folder.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()
     written: list[Path] = []
     errors: list[str] = []
-    device = next(model.parameters()).device
 
     def attempt(label: str, action: Callable[[], list[Path]]) -> None:
         try:
@@ -87,17 +89,19 @@ def write_previews(model: ConvVAE, experiment_dir: Path, epoch: int, settings: A
     try:
         mean, std = latent_statistics(model, train_segments)
         generator = torch.Generator().manual_seed(seed)
-        samples = model.sample(n_samples, generator=generator, latent_mean=mean, latent_std=std).cpu()
-        for index, mel in enumerate(samples, start=1):
+        for index in range(1, n_samples + 1):
+            z = mean + torch.randn(mean.shape, generator=generator).to(mean.device) * std
+            mel = model.decode_long(z, train_segments.shape[-1]).cpu()
             attempt(f"sample {index}", lambda mel=mel, index=index: [
-                write_wav(folder / f"sample-{index:02d}.wav", decode_audio(mel), settings.sample_rate)])
+                write_wav(folder / f"sample-{index:02d}.wav", decode_audio(mel), settings.sample_rate,
+                          normalize=False)])
         for index, item in enumerate(items, start=1):
             def pair(item: PreviewItem = item, index: int = index) -> list[Path]:
-                mu, _ = model.encode(item.log_mel.unsqueeze(0).to(device))
-                decoded = model.decode(mu, clamp=True)[0].cpu()
-                return [write_wav(folder / f"recon-{index:02d}-original.wav", item.audio, settings.sample_rate),
-                        write_wav(folder / f"recon-{index:02d}-decoded.wav", decode_audio(decoded),
-                                  settings.sample_rate)]
+                decoded = transform_wave(model, item.audio, settings, decode_audio)
+                return [write_wav(folder / f"recon-{index:02d}-original.wav", item.audio, settings.sample_rate,
+                                  normalize=False),
+                        write_wav(folder / f"recon-{index:02d}-decoded.wav", decoded, settings.sample_rate,
+                                  normalize=False)]
             attempt(f"reconstruction {index}", pair)
     finally:
         model.train(was_training)

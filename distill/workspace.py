@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from distill import DistillError
+
 DEFAULT_WORKSPACE = Path.home() / "distill-workspace"
 WORKSPACE_ENV = "DISTILL_WORKSPACE"
 
@@ -57,6 +59,21 @@ class Workspace:
         """Where generated sounds go: outside every dataset folder, so they are never
         imported as training data by accident."""
         return self.root / "generated"
+
+    @property
+    def transformed_dir(self) -> Path:
+        """Where clips transformed through a model go: outside every dataset folder, like
+        generated sounds."""
+        return self.root / "transformed"
+
+    def output_dir(self, folder: str | Path) -> Path:
+        """`folder` resolved, as a place to write sounds: refused inside the datasets folder,
+        where they would be taken for training data (generate and transform both ask here)."""
+        folder = Path(folder).expanduser().resolve()
+        if folder.is_relative_to(self.datasets_dir.resolve()):
+            raise DistillError(f"{folder} is inside the datasets folder: sounds written there would be taken "
+                               "for training data. Choose another folder.")
+        return folder
 
     @property
     def lock_path(self) -> Path:
@@ -128,6 +145,12 @@ def sanitize_filename(name: str, fallback: str = "file") -> str:
     if not name or set(name) <= {"_", " "}:
         name = fallback
     return name[:200]
+
+
+def wav_name(*parts: str) -> str:
+    """`parts` joined with '-' into a WAV file name for sounds Distill writes: letters, digits,
+    '.', '+' and '-' stay, anything else (spaces, slashes) becomes '_'."""
+    return re.sub(r"[^\w.+-]", "_", "-".join(parts)) + ".wav"
 
 
 def unique_path(folder: Path, name: str) -> Path:

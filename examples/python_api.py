@@ -1,5 +1,5 @@
 """Drive Distill from Python, end to end: example corpus → dataset → training → model file
-→ catalog → new sounds.
+→ catalog → new sounds, and your own clips through the model.
 
     .venv/bin/python examples/python_api.py [--workspace DIR] [--preset tiny] [--epochs 5]
 """
@@ -17,6 +17,7 @@ from distill.export import export_model
 from distill.generate import generate_sounds
 from distill.jobs import EpochFinished, Failed, PreviewWritten
 from distill.train import TrainConfig, start_training
+from distill.transform import transform_files
 from distill.workspace import Workspace
 
 
@@ -30,7 +31,8 @@ def main() -> None:
     print(f"workspace: {ws.root}")
 
     # 1. A dataset from files (here: the synthesised example corpus).
-    report = create_dataset(ws, "plucks-and-drums", write_example_corpus(ws.root / "example-corpus"))
+    corpus = write_example_corpus(ws.root / "example-corpus")
+    report = create_dataset(ws, "plucks-and-drums", corpus)
     print(f"dataset: {len(report.kept)} clips kept, {len(report.rejected)} rejected")
 
     # 2. Train on a background thread and follow its events.
@@ -53,6 +55,13 @@ def main() -> None:
     # 4. Generate: a seed gives the same sound every time; longer sounds walk the latent space.
     for sound in generate_sounds(ws, "plucks-and-drums", n=3, seed=1, duration=3.0):
         print(f"{sound.path.name}: {sound.seconds:.2f} s, peak {sound.peak_dbfs:.1f} dBFS, rms {sound.rms_dbfs:.1f} dBFS")
+
+    # 5. Transform: any clip through the model, at its own length and the model's level.
+    for result in transform_files(ws, "plucks-and-drums", corpus[:2]):
+        if not result.ok:
+            raise SystemExit(result.error)
+        print(f"{result.path.name}: {result.seconds:.2f} s, rms {result.input_rms_dbfs:.1f} → "
+              f"{result.output_rms_dbfs:.1f} dBFS")
 
 
 if __name__ == "__main__":

@@ -126,6 +126,36 @@ def test_old_and_broken_files_are_kept_out_of_the_listing(three, tmp_path):
     assert problems["v1inside.distillgan"] == V1_MESSAGE
 
 
+def earlier_format(path: Path) -> Path:
+    """The model file at `path` as the previous build wrote it: model format version 1."""
+    raw = torch.load(path, weights_only=True)
+    raw["format_version"] = 1
+    torch.save(raw, path)
+    return path
+
+
+def test_a_format_1_model_is_a_problem_that_says_retrain(three):
+    earlier_format(three.models_dir / "gravel.distillgan")
+    assert names(three) == {"Rain on Tin", "Birdsong"}
+    assert catalog.problems(three)["gravel.distillgan"].startswith(
+        "gravel.distillgan was made by an earlier version of Distill; retrain it")
+    with pytest.raises(DistillError, match="earlier version of Distill; retrain it"):
+        catalog.import_model(three, three.models_dir / "gravel.distillgan", name="again")
+
+
+def test_an_index_from_the_previous_build_is_not_trusted(three):
+    list_models(three)
+    # The previous build indexed its own (format 1) files as models, under index version 1.
+    earlier = earlier_format(three.models_dir / "gravel.distillgan")
+    index = json.loads(index_path(three).read_text())
+    row = next(r for r in index["models"] if r["file"] == earlier.name)
+    stat = earlier.stat()
+    row.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns, ino=stat.st_ino)
+    index_path(three).write_text(json.dumps({**index, "version": 1}))
+    assert names(three) == {"Rain on Tin", "Birdsong"}
+    assert "earlier version" in catalog.problems(three)["gravel.distillgan"]
+
+
 def test_import_validates_then_copies_in(three, tmp_path):
     source = tmp_path / "from a friend.distillgan"
     make_model_file(source, dataset="Tape hiss")
@@ -176,7 +206,7 @@ def test_rename_changes_the_file_and_the_name_inside_it(three):
     assert not (three.models_dir / "gravel.distillgan").exists()
     after = load_model_file(three.models_dir / "Gravel path.distillgan")
     assert after.metadata["name"] == "Gravel path"
-    assert torch.equal(after.state["to_mel.weight"], before.state["to_mel.weight"])
+    assert all(torch.equal(after.state[k], before.state[k]) for k in before.state)
     assert names(three) == {"Rain on Tin", "Gravel path", "Birdsong"}
     with pytest.raises(ModelExistsError):
         catalog.rename_model(three, "Gravel path", "Birdsong")
@@ -213,8 +243,12 @@ def test_cli_list_info_and_json(three, capsys):
     assert cli(three, "models", "info", "birdsong") == 0
     out = capsys.readouterr().out
     assert "Dawn chorus (7 clips, 21.5 s)" in out and "200 ep · loss 2.31" in out
+    assert "latent 8 channels, one frame per 4 mel frames (21.53 a second), training window 32 frames" in out
+    assert "320 latent frames of 40 segments" in out
     assert cli(three, "models", "info", "Birdsong", "--json") == 0
-    assert json.loads(capsys.readouterr().out)["metadata"]["epochs_trained"] == 200
+    details = json.loads(capsys.readouterr().out)
+    assert details["metadata"]["epochs_trained"] == 200
+    assert details["analysis"]["time_stride"] == 4 and details["analysis"]["latent_frames"] == 320
     assert cli(three, "models", "info", "birdsnog") == 1
     assert "did you mean 'Birdsong'" in capsys.readouterr().err
 

@@ -1,5 +1,5 @@
-"""The CUDA path end to end: train, stop, resume, export, generate and the vocoder on a GPU,
-and what a GPU wrote used on a CPU. Skipped where there is no CUDA device (CI has none; the
+"""The CUDA path end to end: train, stop, resume, export, generate, transform and the vocoder
+on a GPU, and what a GPU wrote used on a CPU. Skipped where there is no CUDA device (CI has none; the
 project's GPU checks run these on a lent machine)."""
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ from distill.generate import generate
 from distill.jobs import Cancelled, EpochFinished, Finished
 from distill.modelfile import load_model_file
 from distill.train import TrainConfig, resume_training, start_training
+from distill.transform import transform_files
 from distill.vocoder import load_vocoder, start_vocoder_training, vocoder_preset
 from distill.workspace import Workspace
+from conftest import write_tone
+from test_modelfile import make_model_file
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")]
@@ -60,6 +63,31 @@ def test_train_stop_resume_export_generate_on_cuda(gpu_ws: Workspace, tmp_path: 
         path, = generate(gpu_ws, model, n=1, seed=4, duration=1.0, out_dir=tmp_path / device, device=device)
         audio, rate = sf.read(str(path))
         assert rate == 22050 and np.isfinite(audio).all() and np.abs(audio).max() > 1e-3
+        result, = transform_files(gpu_ws, model, [example_corpus_clip(gpu_ws)], out_dir=tmp_path / device,
+                                  device=device)
+        assert result.ok and np.isfinite(sf.read(str(result.path))[0]).all()
+
+
+def example_corpus_clip(ws: Workspace) -> Path:
+    from distill.data import clip_path, load_dataset
+
+    return clip_path(ws, "small", load_dataset(ws, "small").usable_clips[0].name)
+
+
+def test_generate_and_transform_on_cuda_sound_as_on_cpu(ws: Workspace, tmp_path: Path) -> None:
+    """No training needed: the long decode (`decode_long`), `reconstruct` and Griffin-Lim on
+    the GPU give what the CPU gives."""
+    make_model_file(ws.models_dir / "m.distillgan")
+    clip = write_tone(tmp_path / "note.wav", seconds=2.0)
+    waves = {}
+    for device in ("cuda", "cpu"):
+        path, = generate(ws, "m", n=1, seed=3, duration=5.0, out_dir=tmp_path / device, device=device)
+        result, = transform_files(ws, "m", [clip], out_dir=tmp_path / device, device=device)
+        assert result.ok
+        waves[device] = (sf.read(str(path))[0], sf.read(str(result.path))[0])
+    for on_gpu, on_cpu in zip(waves["cuda"], waves["cpu"]):
+        assert on_gpu.shape == on_cpu.shape
+        assert np.corrcoef(on_gpu, on_cpu)[0, 1] > 0.99
 
 
 def test_vocoder_trains_on_cuda_and_decodes_on_cpu(gpu_ws: Workspace, tmp_path: Path) -> None:

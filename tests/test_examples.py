@@ -19,6 +19,8 @@ def test_python_api_example_runs_end_to_end(tmp_path: Path) -> None:
     assert "epoch 1/1" in result.stdout and "plucks-and-drums.distillgan" in result.stdout
     wavs = list((tmp_path / "ws" / "generated").rglob("*.wav"))
     assert len(wavs) == 3
+    transformed = sorted((tmp_path / "ws" / "transformed" / "plucks-and-drums").glob("*.wav"))
+    assert len(transformed) == 2 and all(p.name.endswith("-plucks-and-drums.wav") for p in transformed)
 
 
 def test_make_example_corpus_script(tmp_path: Path) -> None:

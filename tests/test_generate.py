@@ -1,11 +1,9 @@
-"""Generation from a saved model: seeds, where latents are drawn, long sounds without clicks,
-the vocoder switch, and where the files go."""
+"""Generation from a saved model: seeds, where latent frames are drawn, long sounds without
+clicks, the vocoder switch, and where the files go."""
 
 from __future__ import annotations
 
 import math
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +12,11 @@ import soundfile as sf
 import torch
 
 from distill import DistillError
-from distill.audio import LOG_MEL_FLOOR, normalize_peak
-from distill.generate import (chunk_window, generate, generate_sounds, latent_walk, levels, offset_vector,
-                              render)
+from distill.audio import LOG_MEL_FLOOR, levels, normalize_peak
+from distill.generate import ANCHOR_SECONDS, generate, generate_sounds, latent_walk, offset_vector, render
 from distill.model import ConvVAE
 from distill.modelfile import V1_MESSAGE, attach_vocoder, load_model_file
+from distill.synthesis import Synthesizer
 from test_modelfile import make_model_file, vocoder_slot
 
 
@@ -39,11 +37,18 @@ def synthetic_analysis(dim: int = 8, mean: float = 3.0, spread: float = 0.1) -> 
             "explained_variance_ratio": torch.full((dim,), 1 / dim), "n_segments": 100}
 
 
-def join_samples(mel_frames: int, segment: int, hop_length: int, n_samples: int) -> list[int]:
-    """Sample positions where a chunk starts or ends (chunks `segment` frames, hop segment/2)."""
-    hop = segment // 2
-    frames = {c * hop for c in range(1, mel_frames // hop + 1)} | {c * hop + segment for c in range(mel_frames // hop)}
-    return sorted(f * hop_length for f in frames if 0 < f * hop_length < n_samples - 1)
+CHUNK_LATENTS = 4  # decode_long's chunk in the tests: many joins in a few seconds
+
+
+def join_samples(model_file, n_samples: int) -> list[int]:
+    """Sample positions where a long sound could have a seam: where `decode_long`'s chunks of
+    CHUNK_LATENTS latent frames meet, and where the walk passes an anchor."""
+    settings, stride = model_file.audio_settings, model_file.model_config.time_stride
+    per_anchor = max(1, round(settings.seconds_to_frames(ANCHOR_SECONDS) / stride))
+    latents = math.ceil((math.ceil(n_samples / settings.hop_length) + 1) / stride)
+    joins = set(range(CHUNK_LATENTS, latents, CHUNK_LATENTS)) | set(range(per_anchor, latents, per_anchor))
+    samples = (j * stride * settings.hop_length for j in joins)
+    return sorted(s for s in samples if 0 < s < n_samples - 1)
 
 
 def jump_near_and_elsewhere(wave: np.ndarray, joins: list[int], halfwidth: int = 128,
@@ -61,18 +66,32 @@ def jump_near_and_elsewhere(wave: np.ndarray, joins: list[int], halfwidth: int =
     return float(relative[near].max()), float(relative[~near].max())
 
 
-class ToneDecoder(ConvVAE):
-    """Decodes each latent to a steady two-partial tone whose pitch and level follow z[0], z[1]:
-    tonal chunks that differ, where a seam would be audible (and measurable)."""
+class ChunkyDecoder(ConvVAE):
+    """The model, decoding long sequences in chunks of CHUNK_LATENTS latent frames."""
+
+    def decode_long(self, z, frames=None, chunk_latents=CHUNK_LATENTS):
+        return super().decode_long(z, frames, chunk_latents)
+
+
+class ToneDecoder(ChunkyDecoder):
+    """Decodes each latent frame to a steady two-partial tone whose pitch and level follow
+    z[0], z[1]: tonal frames that differ, where a seam would be audible (and measurable)."""
 
     def decode(self, z, clamp=False):
-        n_mels, frames = self.config.n_mels, self.config.segment_frames
-        mel = torch.full((z.shape[0], n_mels, frames), LOG_MEL_FLOOR)
-        for i, row in enumerate(z):
-            band = 10 + int(5 * (1 + torch.tanh(row[0])))
-            mel[i, band] = 0.5 + 0.5 * torch.tanh(row[1])
-            mel[i, band + 12] = -1.0
+        stride = self.config.time_stride
+        mel = torch.full((z.shape[0], self.config.n_mels, z.shape[-1] * stride), LOG_MEL_FLOOR)
+        for i, frames in enumerate(z):
+            for t, row in enumerate(frames.T):
+                band = 10 + int(5 * (1 + torch.tanh(row[0])))
+                mel[i, band, t * stride:(t + 1) * stride] = 0.5 + 0.5 * torch.tanh(row[1])
+                mel[i, band + 12, t * stride:(t + 1) * stride] = -1.0
         return mel
+
+
+def load_as(kind: type[ConvVAE], model_file) -> ConvVAE:
+    model = kind(model_file.model_config)
+    model.load_state_dict(model_file.state)
+    return model.eval()
 
 
 def test_same_seed_same_sound_and_sound_i_uses_seed_plus_i(model_ws, tmp_path):
@@ -131,35 +150,38 @@ def test_offsets_change_the_sound(model_ws, tmp_path):
     assert not np.array_equal(read(plain), read(moved))
 
 
-def test_windows_sum_to_one_at_half_overlap():
-    window = chunk_window(32)
-    assert torch.allclose(window[:16] + window[16:], torch.ones(16), atol=1e-6)
+def test_a_long_sound_is_one_decode_and_one_inversion(model_ws):
+    model_file = load_model_file(model_ws.models_dir / "drones.distillgan")
+    whole, whole_mel = render(model_file, model_file.build_model(), seed=6, duration=3.0)
+    chunked, chunked_mel = render(model_file, load_as(ChunkyDecoder, model_file), seed=6, duration=3.0)
+    settings = model_file.audio_settings
+    assert whole_mel.shape == (settings.n_mels, math.ceil(3.0 * settings.sample_rate / settings.hop_length) + 1)
+    assert whole_mel.std() > 0.1  # the walk moves: the sound is not one frame repeated
+    torch.testing.assert_close(chunked_mel, whole_mel, atol=1e-4, rtol=0)  # chunks leave no seam in the mel
+    np.testing.assert_allclose(chunked, whole, atol=1e-4)
 
 
-def test_long_sound_has_no_jumps_at_the_chunk_joins(model_ws, tmp_path):
+def test_long_sound_has_no_jumps_at_the_joins(model_ws, tmp_path):
     sound, = generate_sounds(model_ws, "drones", n=1, seed=7, duration=3.0, out_dir=tmp_path, device="cpu")
     wave = read(sound.path)
     model_file = load_model_file(model_ws.models_dir / "drones.distillgan")
-    settings, segment = model_file.audio_settings, model_file.model_config.segment_frames
-    assert wave.shape[0] == round(3.0 * settings.sample_rate) and sound.seconds == 3.0
+    assert wave.shape[0] == round(3.0 * model_file.audio_settings.sample_rate) and sound.seconds == 3.0
     assert np.isfinite(wave).all() and np.abs(wave).max() <= 1.0
     peak, rms = levels(wave)
     # An untrained model decodes near the dataset's mean log-mel: quiet, but not silence.
     assert -60.0 < peak <= 0.0 and rms > -80.0
-    joins = join_samples(math.ceil(3.0 * settings.sample_rate / settings.hop_length) + 1, segment, settings.hop_length, wave.shape[0])
+    chunked, _ = render(model_file, load_as(ChunkyDecoder, model_file), seed=7, duration=3.0)
+    joins = join_samples(model_file, chunked.shape[0])
     assert len(joins) > 10
-    near, elsewhere = jump_near_and_elsewhere(wave, joins)
+    near, elsewhere = jump_near_and_elsewhere(normalize_peak(chunked), joins)
     assert near <= 1.25 * elsewhere, (near, elsewhere)
 
 
-def test_tonal_chunks_join_without_clicks_and_the_measure_catches_a_click(model_ws):
+def test_tonal_frames_join_without_clicks_and_the_measure_catches_a_click(model_ws):
     model_file = load_model_file(model_ws.models_dir / "drones.distillgan")
-    tones = ToneDecoder(model_file.model_config)
-    tones.load_state_dict(model_file.state)
-    wave, mel = render(model_file, tones.eval(), seed=4, duration=3.0)
+    wave, mel = render(model_file, load_as(ToneDecoder, model_file), seed=4, duration=3.0)
     wave = normalize_peak(wave)
-    settings, segment = model_file.audio_settings, model_file.model_config.segment_frames
-    joins = join_samples(mel.shape[1], segment, settings.hop_length, wave.shape[0])
+    joins = join_samples(model_file, wave.shape[0])
     near, elsewhere = jump_near_and_elsewhere(wave, joins)
     assert near <= 1.25 * elsewhere, (near, elsewhere)
     # A bad join, as per-chunk inversion makes one: the phase jumps (here: flips) at a join.
@@ -212,27 +234,54 @@ def test_bad_settings_are_refused(model_ws):
 
 
 def test_the_models_vocoder_is_used_unless_griffin_lim_is_forced(model_ws, tmp_path, monkeypatch):
-    calls = []
+    calls, loads = [], []
 
     class FakeVocoder:
-        def synthesize(self, log_mels):
-            calls.append(tuple(log_mels.shape))
-            t = torch.arange((log_mels.shape[-1] - 1) * 256) / 22050
+        def synthesize(self, log_mels, clamp=True):
+            calls.append((tuple(log_mels.shape), clamp))
+            t = torch.arange(log_mels.shape[-1] * 256) / 22050
             return 0.5 * torch.sin(2 * math.pi * 440 * t)
 
-    fake = types.ModuleType("distill.vocoder")
-    fake.load_vocoder = lambda slot, device: FakeVocoder()
-    monkeypatch.setitem(sys.modules, "distill.vocoder", fake)
+    def fake_load(slot, device, settings=None):
+        loads.append(settings)
+        return FakeVocoder()
+
+    monkeypatch.setattr("distill.synthesis.load_vocoder", fake_load)
     gl_only, = generate(model_ws, "drones", n=1, seed=2, out_dir=tmp_path / "gl", device="cpu")
-    assert calls == []  # no slot: Griffin-Lim, the vocoder module is not touched
+    assert calls == [] and loads == []  # no slot: Griffin-Lim, no vocoder loaded
     attach_vocoder(model_ws.models_dir / "drones.distillgan", vocoder_slot())
     voiced = generate(model_ws, "drones", n=2, seed=2, out_dir=tmp_path / "voc", device="cpu")
-    assert len(calls) == 2 and calls[0][0] == 80
+    assert len(calls) == 2 and calls[0][0][0] == 80 and calls[0][1] is False
+    assert len(loads) == 1  # loaded once for the batch, with the model's mel settings to check against
+    assert loads[0] == load_model_file(model_ws.models_dir / "drones.distillgan").audio_settings
     t = np.arange(read(voiced[0]).shape[0]) / 22050
     assert np.corrcoef(read(voiced[0]), np.sin(2 * np.pi * 440 * t))[0, 1] > 0.99
     forced, = generate(model_ws, "drones", n=1, seed=2, griffin_lim=True, out_dir=tmp_path / "forced", device="cpu")
     assert len(calls) == 2
     assert np.array_equal(read(forced), read(gl_only))
+
+
+def test_ab_pair_is_one_sound_decoded_both_ways(model_ws, monkeypatch):
+    from distill.generate import ab_pair
+
+    with pytest.raises(DistillError, match="has no vocoder yet"):
+        ab_pair("drones", 3, ws=model_ws)
+
+    class FakeVocoder:
+        def synthesize(self, log_mels, clamp=True):
+            return torch.zeros(log_mels.shape[-1] * 256) + 0.01 * log_mels.mean()
+
+    monkeypatch.setattr("distill.synthesis.load_vocoder", lambda slot, device, settings=None: FakeVocoder())
+    attach_vocoder(model_ws.models_dir / "drones.distillgan", vocoder_slot())
+    griffin, vocoder = ab_pair(model_ws.models_dir / "drones.distillgan", 3, duration=1.0)
+    assert griffin.parent == vocoder.parent == model_ws.generated_dir / "drones" / "ab"
+    assert (griffin.name, vocoder.name) == ("seed-3-1s-griffin-lim.wav", "seed-3-1s-vocoder.wav")
+    a, b = read(griffin), read(vocoder)
+    assert a.shape == b.shape == (22050,) and not np.allclose(a, b)
+    model_file = load_model_file(model_ws.models_dir / "drones.distillgan")
+    alone, _ = render(model_file, model_file.build_model(), 3, 1.0,
+                      synthesize=Synthesizer.for_model(model_file, griffin_lim=True))
+    np.testing.assert_allclose(a, normalize_peak(alone), atol=1e-4)  # the very sound `generate` makes
 
 
 def test_cli_generate_with_offsets(model_ws, tmp_path, capsys):

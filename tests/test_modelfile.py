@@ -10,14 +10,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from distill import DistillError
-from distill.audio import AudioSettings
+from distill.audio import LOG_MEL_FLOOR, AudioSettings
 from distill.model import PRESETS, ConvVAE
-from distill.modelfile import (FORMAT, V1_MESSAGE, ModelFile, analyse_latents, attach_vocoder, load_model_file,
-                               new_metadata, plain, resolve_model, save_model_file, validate_model_file)
+from distill.modelfile import (FORMAT, FORMAT_VERSION, V1_MESSAGE, ModelFile, analyse_latents, attach_vocoder,
+                               load_model_file, new_metadata, plain, resolve_model, save_model_file,
+                               validate_model_file)
 
 TINY = PRESETS["tiny"]
+
+
+def tiny_model(seed: int = 0) -> ConvVAE:
+    """An untrained tiny ConvVAE whose output depends on its latent: the layers the model
+    zero-initialises (so that training starts from the mean feature) get PyTorch's default
+    random initialisation, as every other layer has."""
+    torch.manual_seed(seed)
+    model = ConvVAE(TINY)
+    for module in model.modules():
+        if isinstance(module, nn.Conv1d) and not module.weight.any():
+            module.reset_parameters()
+    return model.eval()
 
 
 def make_segments(count: int = 40, seed: int = 0) -> torch.Tensor:
@@ -33,8 +47,7 @@ def make_segments(count: int = 40, seed: int = 0) -> torch.Tensor:
 def make_model_file(path: Path, name: str | None = None, dataset: str = "field recordings", seed: int = 0,
                     vocoder: dict | None = None, epochs: int = 12, val_loss: float = 0.75) -> ModelFile:
     """A real model file from an (untrained) tiny ConvVAE, written to `path`."""
-    torch.manual_seed(seed)
-    model = ConvVAE(TINY).eval()
+    model = tiny_model(seed)
     analysis = analyse_latents(model, make_segments(seed=seed))
     name = name or Path(path).stem
     metadata = new_metadata(name, dataset={"name": dataset, "clips": 7, "total_seconds": 21.5},
@@ -78,7 +91,7 @@ def test_round_trip_gives_the_same_outputs_for_the_same_input(tmp_path: Path):
     loaded = load_model_file(tmp_path / "m.distillgan")
     model = loaded.build_model("cpu")
     x = make_segments(4, seed=3)
-    z = torch.randn(3, TINY.latent_dim)
+    z = torch.randn(3, TINY.latent_dim, 5)
     with torch.no_grad():
         assert torch.equal(model.encode(x)[0], original.encode(x)[0])
         assert torch.equal(model.decode(z), original.decode(z))
@@ -92,7 +105,7 @@ def test_round_trip_gives_the_same_outputs_for_the_same_input(tmp_path: Path):
 
 def test_file_holds_the_documented_fields_and_plain_values_only(model_path: Path):
     raw = torch.load(model_path, weights_only=True)
-    assert raw["format"] == FORMAT == "distillgan_model" and raw["format_version"] == 1
+    assert raw["format"] == FORMAT == "distillgan_model" and raw["format_version"] == FORMAT_VERSION == 2
     assert set(raw) == {"format", "format_version", "model_config", "model_state", "audio_settings", "analysis",
                         "metadata", "vocoder"}
     assert "vocoder" in raw and raw["vocoder"] is None  # present and null, never absent
@@ -138,7 +151,7 @@ def test_hostile_pickle_is_refused_and_runs_nothing(tmp_path: Path, form: str):
     assert control.exists()
 
     hostile = tmp_path / "gift.distillgan"
-    payload = {"format": FORMAT, "format_version": 1, "metadata": Payload(marker)}
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": Payload(marker)}
     if form == "plain pickle":
         hostile.write_bytes(pickle.dumps(payload))
     else:
@@ -179,9 +192,14 @@ def test_damaged_or_foreign_files_get_a_clear_message(model_path: Path, damage: 
 
 def test_unknown_version_and_non_model_dicts_are_named(tmp_path: Path):
     newer = tmp_path / "newer.distillgan"
-    torch.save({"format": FORMAT, "format_version": 2}, newer)
-    with pytest.raises(DistillError, match="version 2.*reads version 1.*Update Distill"):
+    torch.save({"format": FORMAT, "format_version": 3}, newer)
+    with pytest.raises(DistillError, match="newer.distillgan has model format version 3.*reads version 2.*"
+                                           "Update Distill"):
         load_model_file(newer)
+    odd = tmp_path / "odd.distillgan"
+    torch.save({"format": FORMAT, "format_version": "2"}, odd)
+    with pytest.raises(DistillError, match="version '2'.*reads version 2\\.$"):
+        load_model_file(odd)
     other = tmp_path / "checkpoint.distillgan"
     torch.save({"format": "distill_checkpoint", "format_version": 1}, other)
     with pytest.raises(DistillError, match="not a Distill model file.*distill_checkpoint"):
@@ -220,7 +238,7 @@ def test_attach_vocoder_sets_and_clears_the_slot(model_path: Path):
     assert loaded.vocoder["training"]["epochs"] == 200
     assert loaded.vocoder["training"]["final_loss"] == pytest.approx(2.3125)
     assert torch.equal(loaded.vocoder["state"]["conv.bias"], torch.zeros(4))
-    assert torch.equal(loaded.state["to_mel.weight"], before.state["to_mel.weight"])
+    assert all(torch.equal(loaded.state[k], before.state[k]) for k in before.state)
     attach_vocoder(model_path, None)
     assert load_model_file(model_path).vocoder is None
     assert not [p for p in model_path.parent.iterdir() if p.name.startswith(".")]  # no temp files left
@@ -242,35 +260,72 @@ def test_plain_clones_views_so_a_slice_does_not_save_its_parent():
     assert small.untyped_storage().nbytes() == 1000 * 4
 
 
-def test_analysis_describes_the_posterior_means(tmp_path: Path):
-    torch.manual_seed(0)
-    model = ConvVAE(TINY).eval()
-    segments = make_segments(60, seed=1)
-    analysis = analyse_latents(model, segments, batch_size=7)  # batching changes nothing
+def latent_rows(model: ConvVAE, segments: torch.Tensor) -> torch.Tensor:
+    """Every latent frame of every segment as a (B·L, D) row, encoded in one pass."""
     with torch.no_grad():
         mu = model.encode(segments)[0].double()
-    assert analysis["n_segments"] == 60
-    torch.testing.assert_close(analysis["latent_mean"], mu.mean(0).float(), atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(analysis["latent_std"], mu.std(0).float(), atol=1e-5, rtol=1e-4)
+    return mu.transpose(1, 2).reshape(-1, mu.shape[1])
+
+
+def test_analysis_describes_the_latent_frames():
+    model = tiny_model()
+    segments = make_segments(60, seed=1)
+    analysis = analyse_latents(model, segments, batch_size=7)  # batching changes nothing
+    rows = latent_rows(model, segments)
+    assert rows.shape == (60 * TINY.segment_frames // TINY.time_stride, TINY.latent_dim)
+    assert analysis["n_segments"] == 60 and analysis["n_frames"] == rows.shape[0]
+    torch.testing.assert_close(analysis["latent_mean"], rows.mean(0).float(), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(analysis["latent_std"], rows.std(0).float(), atol=1e-5, rtol=1e-4)
     directions = analysis["directions"].double()
     torch.testing.assert_close(directions @ directions.T, torch.eye(directions.shape[0], dtype=torch.float64),
                                atol=1e-4, rtol=0)
     ratio = analysis["explained_variance_ratio"]
     assert torch.all(ratio[:-1] >= ratio[1:]) and float(ratio.sum()) == pytest.approx(1.0, abs=1e-4)
-    # The spread along pc1 is the std of the projections on it.
-    projection = (mu - mu.mean(0)) @ directions[0]
+    # The spread along pc1 is the std of the frames' projections on it.
+    projection = (rows - rows.mean(0)) @ directions[0]
     assert float(analysis["direction_std"][0]) == pytest.approx(float(projection.std()), rel=1e-4)
     # Signs are fixed: the largest component of every direction is positive.
     assert torch.all(directions.gather(1, directions.abs().argmax(1, keepdim=True)) > 0)
 
 
-def test_analysis_of_a_single_segment_has_no_spread():
-    model = ConvVAE(TINY).eval()
-    analysis = analyse_latents(model, make_segments(1))
+def test_analysis_leaves_out_latent_frames_of_pure_silence():
+    model = tiny_model()
+    segments = make_segments(10, seed=2)
+    stride, frames = TINY.time_stride, TINY.segment_frames
+    segments[:, :, frames // 2:] = LOG_MEL_FLOOR  # the second half of each: padding after a clip's end
+    segments[0, 3, frames - 1] = -2.0  # one loud mel value keeps its latent frame (the last one)
+    analysis = analyse_latents(model, segments)
+    rows = latent_rows(model, segments).reshape(10, frames // stride, -1)
+    kept = torch.cat([rows[:, : frames // 2 // stride].reshape(-1, rows.shape[-1]), rows[0, -1:]])
+    assert analysis["n_frames"] == kept.shape[0] == 10 * frames // 2 // stride + 1
+    torch.testing.assert_close(analysis["latent_mean"], kept.mean(0).float(), atol=1e-5, rtol=1e-4)
+    # All silence: nothing would be left, so every frame is described rather than none.
+    silent = analyse_latents(model, torch.full((2, TINY.n_mels, frames), LOG_MEL_FLOOR))
+    assert silent["n_frames"] == 2 * frames // stride
+
+
+def test_analysis_of_a_single_latent_frame_has_no_spread():
+    model = tiny_model()
+    analysis = analyse_latents(model, make_segments(1)[:, :, :TINY.time_stride])
+    assert analysis["n_frames"] == 1
     assert torch.all(analysis["latent_std"] == 0)
     assert torch.all(analysis["explained_variance_ratio"] == 0)
     with pytest.raises(DistillError):
         analyse_latents(model, make_segments(1)[:0])
+
+
+def test_a_version_1_distillgan_is_refused_by_its_version_and_names_the_file(model_path: Path, monkeypatch):
+    raw = torch.load(model_path, weights_only=True)
+    raw["format_version"] = 1  # what the previous build wrote, with its global-latent network
+    torch.save(raw, model_path)
+    built = []
+    monkeypatch.setattr(ConvVAE, "load_state_dict", lambda *args, **kwargs: built.append(args))
+    for load in (load_model_file, validate_model_file, lambda p: load_model_file(p, mmap=True)):
+        with pytest.raises(DistillError) as info:
+            load(model_path)
+        assert str(info.value).startswith("drones.distillgan was made by an earlier version of Distill; retrain it")
+    assert built == []  # no weights went anywhere
+    assert V1_MESSAGE != str(info.value)
 
 
 def test_resolve_model_by_name_path_and_with_close_names(ws, tmp_path: Path):

@@ -1,7 +1,7 @@
 """The web app in a real browser: Playwright driving Debian's Chromium through one user's
-journey, from dropping clips to playing a generated sound. Every request the page makes is
-recorded: none may leave 127.0.0.1. Screenshots of each tab (1280×800) are written to
-artifacts/screenshots/."""
+journey, from dropping clips to playing a generated sound and a transformed clip. Every
+request the page makes is recorded: none may leave 127.0.0.1. Screenshots of each tab
+(1280×800) are written to artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -195,6 +195,20 @@ def test_the_whole_journey_in_a_browser(server, browser, tmp_path):
     expect(page.locator("#gen-sound-1")).to_be_visible(timeout=60_000)
     assert_playable(page, page.locator("#gen-sound-0"))
     shoot(page, "5-catalog")
+
+    # -- Transform: a clip of the dataset through the model, beside its original ----------------
+    page.get_by_role("tab", name="Transform your clips", exact=True).click()
+    page.locator("#transform-dataset input").click()
+    page.get_by_role("option", name="journey", exact=True).click()  # a dataset made after the page loaded
+    page.locator("#transform-clips input").click()
+    page.get_by_role("option", name=clips[0].name, exact=True).click()
+    page.keyboard.press("Escape")
+    page.locator("#transform-run").click()
+    expect(page.locator("#transform-summary")).to_contain_text("Transformed 1 of 1 clip", timeout=60_000)
+    assert_playable(page, page.locator("#transform-original-0"))
+    assert_playable(page, page.locator("#transform-output-0"))
+    expect(page.locator("#transform-files a[download]")).to_have_count(1)
+    shoot(page, "6-catalog-transform")
 
     # -- Delete asks first ------------------------------------------------------------------------
     page.get_by_text("Import or delete").click()

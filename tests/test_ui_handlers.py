@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -372,3 +374,67 @@ def read_vocoder_epochs(ws, model: str) -> int:
 
     rows = read_vocoder_metrics(ws, model)
     return int(rows[-1]["epoch"]) if rows else 0
+
+
+# -- the Catalog tab's transform panel ----------------------------------------------------------
+
+@pytest.fixture
+def plain_model(app) -> str:
+    """A model file written straight into the catalog (untrained: what the panel does with
+    it does not depend on training)."""
+    from test_modelfile import make_model_file
+
+    ws, _ = app
+    if not (ws.models_dir / "plain.distillgan").exists():
+        make_model_file(ws.models_dir / "plain.distillgan")
+    return "plain"
+
+
+def transform(client: Client, model: str | None, uploads: list[Path], dataset: str | None = None,
+              clips: list[str] | None = None, griffin_lim: bool = False):
+    """summary, the originals, the transformed players, the download links (the Rows are no outputs)."""
+    outputs = client.predict(model, [handle_file(str(p)) for p in uploads], dataset, clips or [], griffin_lim,
+                             api_name="/transform")
+    summary, rest = outputs[0], outputs[1:]
+    slots = (len(rest) - 1) // 2
+    return summary, [value(p) for p in rest[:slots]], [value(p) for p in rest[slots:2 * slots]], value(rest[-1])
+
+
+def test_transform_plays_each_uploaded_or_picked_clip_beside_its_transformed_version(app, plain_model, dataset, clips):
+    import soundfile as sf
+    from distill.data import load_dataset
+
+    ws, client = app
+    picked = next(c.name for c in load_dataset(ws, dataset).usable_clips if c.name != clips[0].name)
+    summary, originals, outputs, files = transform(client, plain_model, [clips[0]], dataset, [picked])
+    assert "Transformed **2 of 2** clips" in summary and clips[0].name in summary and picked in summary
+    shown = [(o, t) for o, t in zip(originals, outputs) if t]
+    folder = ws.transformed_dir / plain_model
+    written = sorted([f"{clips[0].stem}-plain.wav", f"{Path(picked).stem}-plain.wav"])
+    assert len(shown) == 2 and sorted(p.name for p in folder.iterdir()) == written
+    links = re.findall(r'href="gradio_api/file=([^"]+)" download="([^"]+)"', files)
+    assert sorted(name for _, name in links) == written
+    for target, name in links:  # each link fetches its file from the app
+        with urllib.request.urlopen(f"{client.src.rstrip('/')}/gradio_api/file={target}", timeout=30) as response:
+            assert response.read() == (folder / name).read_bytes()
+    for original, transformed in shown:
+        assert sf.info(original).duration == pytest.approx(sf.info(transformed).duration, abs=0.01)
+    assert Path(shown[1][0]).name == picked  # the dataset's own clip plays as the original
+
+
+def test_transform_lists_a_bad_file_and_still_shows_the_good_ones(app, plain_model, clips):
+    ws, client = app
+    summary, _, outputs, files = transform(client, plain_model, [clips[-1], clips[1]], griffin_lim=True)
+    assert "Transformed **1 of 2** clips" in summary
+    assert "✗ bad.wav: not audio, or unreadable" in summary
+    assert sum(1 for p in outputs if p) == 1 and files.count("download=") == 1
+
+
+def test_transform_asks_for_a_model_and_for_clips(app, plain_model, clips):
+    ws, client = app
+    with pytest.raises(Exception, match="pick a model first"):
+        transform(client, None, [clips[0]])
+    with pytest.raises(Exception, match="add clips to transform"):
+        transform(client, plain_model, [])
+    with pytest.raises(Exception, match="pick the dataset the clips come from"):
+        transform(client, plain_model, [], None, ["a.wav"])

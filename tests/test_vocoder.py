@@ -18,12 +18,13 @@ from distill import DistillError, catalog
 from distill.audio import AudioSettings, _mel_transform, log_mel, read_audio
 from distill.cli import main
 from distill.data import create_dataset
-from distill.generate import generate_sounds
+from distill.generate import ab_pair, generate_sounds
 from distill.jobs import Cancelled, CheckpointWritten, EpochFinished, Finished, PreviewWritten, Started
 from distill.modelfile import load_model_file
-from distill.vocoder import (Vocoder, VocoderConfig, VocoderTrainingJob, ab_pair, list_vocoder_previews,
+from distill.vocoder import (Vocoder, VocoderConfig, VocoderTrainingJob, list_vocoder_previews,
                             load_vocoder, read_run, read_vocoder_metrics, remove_vocoder, start_vocoder_training,
                             vocoder_preset, vocoder_run_dir)
+from distill.vocoder.data import load_vocoder_data, vae_reconstructions
 from distill.vocoder.losses import log_spectral_distance, mrstft_distance
 from distill.workspace import Workspace
 from test_modelfile import make_model_file
@@ -95,6 +96,8 @@ def test_synthesize_is_finite_bounded_and_refuses_wrong_shapes():
     wild[0, :, 5] = float("nan")
     out = vocoder.synthesize(torch.nan_to_num(wild, nan=-100.0))
     assert out.shape == (2, 20 * 256) and torch.isfinite(out).all() and out.abs().max() <= 1.0
+    loud = vocoder.synthesize(torch.nan_to_num(wild, nan=-100.0), clamp=False)  # for synthesis: seen, not clipped
+    assert torch.isfinite(loud).all() and loud.abs().max() > 1.0
     with pytest.raises(DistillError, match="n_mels=80"):
         vocoder.synthesize(torch.zeros(64, 20))
 
@@ -251,6 +254,17 @@ def test_cli_train_vocoder_prints_epochs_and_asks_for_force(vws, capsys):
     assert main(args + ["--force"]) == 0
     assert main(["remove-vocoder", MODEL, "--workspace", str(vws.root)]) == 0
     assert load_model_file(vws.models_dir / f"{MODEL}.distillgan").vocoder is None
+
+
+def test_vae_reconstructions_are_the_models_reconstruct_of_each_whole_clip(vws):
+    model_file = load_model_file(vws.models_dir / f"{MODEL}.distillgan")
+    data = load_vocoder_data(vws, model_file)
+    mels = vae_reconstructions(model_file, data.train, torch.device("cpu"))
+    assert set(mels) == {clip.name for clip in data.train}
+    model = model_file.build_model()
+    for clip in data.train:
+        assert mels[clip.name].shape == clip.mel.shape
+        torch.testing.assert_close(mels[clip.name], model.reconstruct(clip.mel))
 
 
 def test_fine_tuning_on_the_vaes_reconstructions(vws):

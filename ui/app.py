@@ -22,7 +22,7 @@ import gradio as gr  # noqa: E402
 from distill import DistillError, __version__  # noqa: E402
 from distill.data import ensure_example_dataset  # noqa: E402
 from distill.workspace import Workspace  # noqa: E402
-from ui import catalog_tab, dataset_tab, previews_tab, training_tab  # noqa: E402
+from ui import catalog_tab, dataset_tab, previews_tab, training_tab, transform_panel  # noqa: E402
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -80,6 +80,8 @@ def build_app(ws: Workspace) -> gr.Blocks:
         previews_page.select(previews.load, [previews.experiment], previews.load_outputs, api_visibility="private")
         catalog_page.select(catalog.load, [catalog.search, catalog.model], catalog.load_outputs,
                             api_visibility="private")
+        catalog_page.select(transform_panel.refresh_datasets(ws), [catalog.transform.dataset],
+                            [catalog.transform.dataset], api_visibility="private", show_progress="hidden")
     app.queue(default_concurrency_limit=2)
     return app
 

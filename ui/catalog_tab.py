@@ -1,4 +1,5 @@
-"""The Catalog tab: the saved models (search, details), generation, import and delete."""
+"""The Catalog tab: the saved models (search, details), generation, transforming your own
+clips (`ui/transform_panel.py`), the vocoder (`ui/vocoder_panel.py`), import and delete."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from distill.catalog import (TABLE_COLUMNS, delete_model, import_model, list_mod
 from distill.generate import generate_sounds
 from distill.modelfile import ModelExistsError
 from distill.workspace import Workspace
-from ui import vocoder_panel
+from ui import transform_panel, vocoder_panel
 from ui.common import handle_errors, number
 
 SOUND_SLOTS = 8  # the most sounds one Generate makes (and players shown)
@@ -36,9 +37,9 @@ def details_markdown(details: dict[str, Any]) -> str:
         f"{number(dataset.get('total_seconds'), 3)} s) · experiment `{experiment.get('id', '?')}`, "
         f"{experiment.get('checkpoint', '?')} checkpoint (epoch {experiment.get('checkpoint_epoch', '?')})",
         f"- **Losses** train {number(meta.get('train_loss'))} · validation {number(meta.get('val_loss'))}",
-        f"- **Audio** {audio.get('sample_rate', '?')} Hz · {audio.get('n_mels', '?')} mels · latent size "
-        f"{analysis.get('latent_dim', '?')} · {details.get('parameters', 0):,} parameters · "
-        f"{details.get('size_mb', '?')} MB",
+        f"- **Audio** {audio.get('sample_rate', '?')} Hz · {audio.get('n_mels', '?')} mels · latent "
+        f"{analysis.get('latent_dim', '?')} channels × {number(analysis.get('latent_frames_per_second'), 3)} frames a "
+        f"second · {details.get('parameters', 0):,} parameters · {details.get('size_mb', '?')} MB",
         f"- **Created** {str(meta.get('created', '?'))[:19].replace('T', ' ')}",
     ]
     if analysis.get("matches_training_data") is False:
@@ -74,6 +75,7 @@ class CatalogTab:
     model: gr.Dropdown
     load_outputs: list[Any]
     load: Callable
+    transform: transform_panel.TransformPanel
 
 
 def build(ws: Workspace) -> CatalogTab:
@@ -101,27 +103,32 @@ def build(ws: Workspace) -> CatalogTab:
                                                elem_id="model-delete-confirm")
                     cancel_button = gr.Button("Keep it", size="md")
         with gr.Column(scale=3, min_width=480):
-            with gr.Row(elem_classes=["bottom-aligned"]):
-                count = gr.Slider(1, SOUND_SLOTS, value=4, step=1, label="Sounds", elem_id="gen-n")
-                seed = gr.Number(label="Seed (sound i uses seed + i)", value=0, precision=0, elem_id="gen-seed",
-                                 scale=2)
-                dice = gr.Button("Random seed", size="md", scale=1, min_width=120)
-            with gr.Row():
-                temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Temperature (spread)")
-                duration = gr.Number(label="Duration in s (0: one segment)", value=0, minimum=0,
-                                     elem_id="gen-duration")
-            with gr.Accordion("Principal directions, Griffin-Lim", open=False):
-                gr.Markdown("<small>Move along the directions in which the training sounds differ most, "
-                            "in units of their spread.</small>")
-                directions = [gr.Slider(-3.0, 3.0, value=0.0, step=0.1, label=f"pc{k + 1}")
-                              for k in range(DIRECTION_SLOTS)]
-                griffin_lim = gr.Checkbox(label="Force Griffin-Lim (ignore the model's vocoder)", value=False)
-            generate_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
-            with gr.Row():
-                players = [gr.Audio(label=f"Sound {i + 1}", type="filepath", interactive=False, visible=False,
-                                    buttons=["download"], elem_id=f"gen-sound-{i}", min_width=220)
-                           for i in range(SOUND_SLOTS)]
-            files = gr.Files(label="Download", visible=False, elem_id="gen-files")
+            with gr.Tabs():
+                with gr.Tab("Generate", id="generate"):
+                    with gr.Row(elem_classes=["bottom-aligned"]):
+                        count = gr.Slider(1, SOUND_SLOTS, value=4, step=1, label="Sounds", elem_id="gen-n")
+                        seed = gr.Number(label="Seed (sound i uses seed + i)", value=0, precision=0, elem_id="gen-seed",
+                                         scale=2)
+                        dice = gr.Button("Random seed", size="md", scale=1, min_width=120)
+                    with gr.Row():
+                        temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Temperature (spread)")
+                        duration = gr.Number(label="Duration in s (0: one segment)", value=0, minimum=0,
+                                             elem_id="gen-duration")
+                    with gr.Accordion("Principal directions, Griffin-Lim", open=False):
+                        gr.Markdown("<small>Move along the directions in which the training sounds differ most, "
+                                    "in units of their spread.</small>")
+                        directions = [gr.Slider(-3.0, 3.0, value=0.0, step=0.1, label=f"pc{k + 1}")
+                                      for k in range(DIRECTION_SLOTS)]
+                        griffin_lim = gr.Checkbox(label="Force Griffin-Lim (ignore the model's vocoder)", value=False)
+                    generate_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
+                    with gr.Row():
+                        players = [gr.Audio(label=f"Sound {i + 1}", type="filepath", interactive=False, visible=False,
+                                            buttons=["download"], elem_id=f"gen-sound-{i}", min_width=220)
+                                   for i in range(SOUND_SLOTS)]
+                    files = gr.Files(label="Download", visible=False, elem_id="gen-files")
+
+                with gr.Tab("Transform your clips", id="transform", elem_id="transform-panel"):
+                    transform = transform_panel.build(ws, model)
 
     def model_names(text: str = "") -> list[str]:
         return [e.name for e in list_models(ws, text or "")]
@@ -214,4 +221,4 @@ def build(ws: Workspace) -> CatalogTab:
         return [e.to_dict() for e in list_models(ws, search_text)]
 
     gr.api(models_api, api_name="list_models")
-    return CatalogTab(search=search, model=model, load_outputs=view_outputs, load=load)
+    return CatalogTab(search=search, model=model, load_outputs=view_outputs, load=load, transform=transform)

@@ -19,7 +19,8 @@ import gradio as gr
 from distill import DistillError
 from distill.catalog import model_details, models_table, vocoder_label
 from distill.train import WorkspaceLock
-from distill.vocoder import (VocoderTrainingJob, ab_pair, current_vocoder_job, list_vocoder_previews, read_run,
+from distill.generate import ab_pair
+from distill.vocoder import (VocoderTrainingJob, current_vocoder_job, list_vocoder_previews, read_run,
                              read_vocoder_metrics, start_vocoder_training, vocoder_preset)
 from distill.vocoder.config import PRESETS
 from distill.workspace import Workspace

@@ -12,7 +12,7 @@ from distill import DistillError, __version__
 from distill.workspace import Workspace
 
 # The command modules, in the order their commands appear in `distill --help`.
-COMMAND_MODULES = ["dataset", "train", "models", "generate", "vocoder"]
+COMMAND_MODULES = ["dataset", "train", "models", "generate", "transform", "vocoder"]
 
 
 def workspace_from(args: argparse.Namespace) -> Workspace:

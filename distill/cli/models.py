@@ -114,6 +114,7 @@ def run_info(args: argparse.Namespace) -> int:
         return 0
     meta, dataset = details["metadata"], details["metadata"].get("dataset") or {}
     experiment, settings, config = meta.get("experiment") or {}, details["audio_settings"], details["model_config"]
+    analysis = details["analysis"]
     voc = details["vocoder"]
     rows = [
         ("name", details["name"]), ("file", details["path"]), ("size", f"{details['size_mb']} MB"),
@@ -125,10 +126,12 @@ def run_info(args: argparse.Namespace) -> int:
         ("loss", f"train {_fmt(meta.get('train_loss'))}, validation {_fmt(meta.get('val_loss'))}"),
         ("audio", f"{settings['sample_rate']} Hz, {settings['n_mels']} mels, n_fft {settings['n_fft']}, "
                   f"hop {settings['hop_length']}"),
-        ("architecture", f"channels {config['channels']}, latent {config['latent_dim']}, "
-                         f"segment {config['segment_frames']} frames, {details['parameters']:,} parameters"),
-        ("latent analysis", f"{details['analysis']['segments']} segments; variance along pc1.. "
-                            + ", ".join(f"{r:.0%}" for r in details["analysis"]["explained_variance_top"][:4])),
+        ("architecture", f"channels {config['channels']}, latent {config['latent_dim']} channels, one frame per "
+                         f"{analysis['time_stride']} mel frames ({analysis['latent_frames_per_second']:g} a second), "
+                         f"training window {config['segment_frames']} frames, {details['parameters']:,} parameters"),
+        ("latent analysis", f"{analysis['latent_frames']} latent frames of {analysis['segments']} segments; "
+                            "variance along pc1.. "
+                            + ", ".join(f"{r:.0%}" for r in analysis["explained_variance_top"][:4])),
         ("vocoder", "none (Griffin-Lim)" if voc is None else catalog.vocoder_label(voc.get("training"))),
     ]
     width = max(len(key) for key, _ in rows)

@@ -23,17 +23,38 @@ clip, and minutes of CPU training improve on that instead of starting from noise
     losses.py          training losses and the benchmark's distances
     data.py            the model's clips as (log-mel, waveform) pairs
     train.py           VocoderTrainingJob, start_vocoder_training
-    listen.py          previews, A/B pairs against Griffin-Lim
+    listen.py          the training previews (original, Griffin-Lim, vocoder)
+
+Decoding with a model's vocoder goes through `distill.synthesis`; the A/B pair of one
+generated sound (Griffin-Lim vs vocoder) is `distill.generate.ab_pair`.
 """
 
-from distill.vocoder.config import PRESETS, VocoderConfig, vocoder_preset
-from distill.vocoder.network import Vocoder, load_vocoder, vocoder_slot
-from distill.vocoder.train import (VocoderTrainingJob, current_vocoder_job, read_run, read_vocoder_metrics,
-                                   remove_vocoder, start_vocoder_training, vocoder_run_dir)
-from distill.vocoder.listen import VocoderPreview, ab_pair, list_vocoder_previews  # noqa: E402 (needs train)
+import importlib
+from typing import Any
 
-__all__ = [
-    "PRESETS", "VocoderConfig", "vocoder_preset", "Vocoder", "load_vocoder", "vocoder_slot", "VocoderTrainingJob",
-    "current_vocoder_job", "read_run", "read_vocoder_metrics", "remove_vocoder", "start_vocoder_training", "vocoder_run_dir",
-    "VocoderPreview", "ab_pair", "list_vocoder_previews",
-]
+# The public names and the module of this package that holds each. They are imported on first
+# use (PEP 562), not here: `distill.synthesis` imports `distill.vocoder.network`, which runs
+# this file first, and an eager import of `train` from here would pull the training stack
+# (and, through it, synthesis itself) into every decode: an import circle.
+_EXPORTS = {
+    "PRESETS": "config", "VocoderConfig": "config", "vocoder_preset": "config",
+    "Vocoder": "network", "load_vocoder": "network", "vocoder_slot": "network",
+    "VocoderTrainingJob": "train", "current_vocoder_job": "train", "read_run": "train",
+    "read_vocoder_metrics": "train", "remove_vocoder": "train", "start_vocoder_training": "train",
+    "vocoder_run_dir": "train",
+    "VocoderPreview": "listen", "list_vocoder_previews": "listen",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

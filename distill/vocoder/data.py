@@ -138,25 +138,7 @@ def _pitch_shifted(clip: ClipPair, start: int, frames: int, semitones: float,
 
 @torch.no_grad()
 def vae_reconstructions(model_file: ModelFile, clips: list[ClipPair], device: torch.device) -> dict[str, torch.Tensor]:
-    """Each clip's log-mel as the model's VAE gives it back (posterior mean, decoded), in
-    half-overlapping windows overlap-added in the mel domain, the way generation does it."""
-    from distill.generate import chunk_window
-
+    """Each clip's log-mel as the model's VAE gives it back (`ConvVAE.reconstruct`: posterior
+    means, decoded, whole clip at once): what the vocoder is fed at inference."""
     model = model_file.build_model(device)
-    frames = model_file.model_config.segment_frames
-    hop = max(1, frames // 2)
-    window = chunk_window(frames)
-    out: dict[str, torch.Tensor] = {}
-    for clip in clips:
-        total = clip.mel.shape[-1]
-        count = 1 if total <= frames else 1 + math.ceil((total - frames) / hop)
-        padded = torch.nn.functional.pad(clip.mel, (0, (count - 1) * hop + frames - total), value=LOG_MEL_FLOOR)
-        windows = padded.unfold(1, frames, hop).permute(1, 0, 2)  # (count, n_mels, frames)
-        decoded = torch.cat([model.decode(model.encode(w.to(device))[0], clamp=True).float().cpu()
-                             for w in windows.split(64)])
-        mel, weight = torch.zeros_like(padded), torch.zeros(padded.shape[-1])
-        for c in range(count):
-            mel[:, c * hop:c * hop + frames] += decoded[c] * window
-            weight[c * hop:c * hop + frames] += window
-        out[clip.name] = (mel / weight.clamp(min=1e-8))[:, :total]
-    return out
+    return {clip.name: model.reconstruct(clip.mel.to(device)).float().cpu() for clip in clips}

@@ -202,9 +202,11 @@ class Vocoder(nn.Module):
 
     # -- use -------------------------------------------------------------------------------
     @torch.no_grad()
-    def synthesize(self, log_mels: torch.Tensor) -> torch.Tensor:
+    def synthesize(self, log_mels: torch.Tensor, clamp: bool = True) -> torch.Tensor:
         """Inference: (n_mels, T) or (B, n_mels, T) log-mels → (T·hop,) or (B, T·hop) audio,
-        finite and within [-1, 1]. Input outside what log-mels can be is clamped."""
+        finite, and within [-1, 1] unless `clamp` is off (`distill.synthesis` turns it off so
+        a transform can see, report and undo an output louder than full scale instead of
+        having it clipped here). Input outside what log-mels can be is clamped."""
         squeeze = log_mels.dim() == 2
         if squeeze:
             log_mels = log_mels.unsqueeze(0)
@@ -218,7 +220,9 @@ class Vocoder(nn.Module):
             wave = self(log_mels.to(device=device, dtype=torch.float32))
         finally:
             self.train(was_training)
-        wave = torch.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0).clamp(-1.0, 1.0)
+        wave = torch.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0)
+        if clamp:
+            wave = wave.clamp(-1.0, 1.0)
         return wave[0] if squeeze else wave
 
     def parameter_count(self) -> int:

@@ -44,10 +44,16 @@ from distill.workspace import Workspace, atomic_write_json, read_json, sanitize_
 
 RUNS_DIR = "vocoder_runs"
 RUN_FILE = "run.json"
+PREVIEWS_DIR = "previews"
 
 
 def vocoder_run_dir(ws: Workspace, model_name: str) -> Path:
     return ws.root / RUNS_DIR / sanitize_filename(model_name, "model")
+
+
+def preview_dir(ws: Workspace, model_name: str, epoch: int) -> Path:
+    """Where a run's previews of `epoch` go (`listen.list_vocoder_previews` reads them back)."""
+    return vocoder_run_dir(ws, model_name) / PREVIEWS_DIR / f"epoch-{epoch:04d}"
 
 
 def read_run(ws: Workspace, model_name: str) -> dict[str, Any] | None:
@@ -335,8 +341,6 @@ class VocoderTrainingJob(BackgroundJob):
         return {"val_loss": sum(s[0] for s in scores) / len(scores), "val_lsd": sum(s[1] for s in scores) / len(scores)}
 
     def _write_previews(self, generator: Vocoder, data: VocoderData, settings: AudioSettings, epoch: int) -> None:
-        from distill.vocoder.listen import preview_dir
-
         folder = preview_dir(self.ws, self.model_name, epoch)
         paths: list[str] = []
         try:

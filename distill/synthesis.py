@@ -1,0 +1,93 @@
+"""log-mel → audio: a model's own vocoder, or Griffin-Lim.
+
+Generation, transforms, the training previews and the A/B pairs all turn log-mels into audio
+here, so they all hear the same thing for the same mel. This module sits low on purpose: it
+imports only `distill.audio` and the vocoder's network, never generation or training, so
+everything above can import it without an import circle.
+
+A `Synthesizer` is made once per model (or per training run) and called per sound: the
+vocoder is loaded on the first call and kept. Its output is not clamped or normalised: the
+level is what the mel says, and callers that write files decide what to do with a peak
+above full scale (transform reports it; generate normalises).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+
+from distill import DistillError
+from distill.audio import AudioSettings, griffin_lim
+from distill.vocoder.network import Vocoder, load_vocoder
+
+GRIFFIN_LIM = "griffin-lim"
+VOCODER = "vocoder"
+
+
+class HasVocoderSlot(Protocol):
+    """What `Synthesizer.for_model` needs of a model file (`distill.modelfile.ModelFile`)."""
+
+    audio_settings: AudioSettings
+    vocoder: dict[str, Any] | None
+
+
+class Synthesizer:
+    """(n_mels, frames) log-mel → (samples,) float32 waveform on the CPU.
+
+    Uses the vocoder in `vocoder_slot` (a model file's slot) unless there is none or
+    `griffin_lim` is set; else Griffin-Lim (`distill.audio.griffin_lim`, deterministic). The
+    output has `frames · hop` samples (vocoder) or `(frames - 1) · hop` (Griffin-Lim); cut
+    it to the length you need with `fit_length`."""
+
+    def __init__(self, settings: AudioSettings, vocoder_slot: dict[str, Any] | None = None,
+                 device: torch.device | str = "cpu", griffin_lim: bool = False):
+        self.settings = settings
+        self.device = torch.device(device)
+        self._slot = None if griffin_lim else vocoder_slot
+        self._vocoder: Vocoder | None = None
+
+    @classmethod
+    def for_model(cls, model_file: HasVocoderSlot, device: torch.device | str = "cpu",
+                  griffin_lim: bool = False) -> "Synthesizer":
+        """The synthesizer a model file asks for: its own vocoder if it has one."""
+        return cls(model_file.audio_settings, model_file.vocoder, device, griffin_lim)
+
+    @property
+    def kind(self) -> str:
+        """`"vocoder"` or `"griffin-lim"`: what this synthesizer decodes with."""
+        return GRIFFIN_LIM if self._slot is None else VOCODER
+
+    def __call__(self, log_mel: torch.Tensor) -> torch.Tensor:
+        if log_mel.dim() != 2 or log_mel.shape[0] != self.settings.n_mels:
+            raise DistillError(f"synthesis takes one (n_mels={self.settings.n_mels}, frames) log-mel, "
+                               f"got shape {tuple(log_mel.shape)}")
+        mel = log_mel.detach().to(device=self.device, dtype=torch.float32)
+        if self._slot is None:
+            wave = griffin_lim(mel, self.settings)
+        else:
+            wave = self._loaded().synthesize(mel, clamp=False)
+        return torch.nan_to_num(wave.float().cpu(), nan=0.0, posinf=0.0, neginf=0.0)
+
+    def load(self) -> "Synthesizer":
+        """Load the vocoder now (else the first call does): a damaged or mismatched slot is
+        then an error before any sound is made, not one per sound."""
+        if self._slot is not None:
+            self._loaded()
+        return self
+
+    def _loaded(self) -> Vocoder:
+        if self._vocoder is None:
+            # `settings`: a vocoder made for other mel settings is refused, not fed a scaling
+            # it never learned (it would sound broken).
+            self._vocoder = load_vocoder(self._slot, self.device, settings=self.settings)
+        return self._vocoder
+
+
+def fit_length(wave: torch.Tensor, samples: int) -> torch.Tensor:
+    """`wave` cropped or zero-padded at the end to exactly `samples`: the vocoder and
+    Griffin-Lim frame the same mel into slightly different lengths."""
+    if wave.shape[-1] >= samples:
+        return wave[..., :samples]
+    return F.pad(wave, (0, samples - wave.shape[-1]))
