@@ -9,7 +9,7 @@ the ceiling: Griffin-Lim of the clip's own true log-mel, which no mel + Griffin-
 can beat. Held-out and training clips are reported separately. Prints; asserts nothing.
 
     .venv/bin/python benchmarks/bench_quality.py [--corpora DIR] [--only dev-pitched]
-        [--epochs N] [--write DIR]   # --write: originals/, model/, ceiling/ WAVs per corpus,
+        [--set epochs=20] [--write DIR]   # --write: originals/, model/, ceiling/ WAVs per corpus,
                                      # for ../shared/quality/eval_audio.py to cross-check
 
 Targets (issue 9): held-out MR-STFT ≤ 1.5× the ceiling, training clips ≤ 1.25×; held-out
@@ -19,6 +19,7 @@ LSD-active ≤ ceiling + 2 dB; median level error within ±2 dB; dev-pitched tra
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -28,6 +29,7 @@ import soundfile as sf
 import torch
 
 from distill.audio import AudioSettings, griffin_lim, log_mel, read_audio
+from distill.checkpoints import read_metrics
 from distill.data import AUDIO_EXTENSIONS, create_dataset
 from distill.export import export_model
 from distill.jobs import Finished
@@ -47,16 +49,19 @@ def split(folder: Path) -> tuple[list[Path], list[Path]]:
     return [f for i, f in enumerate(files) if i % 5 != 2], [f for i, f in enumerate(files) if i % 5 == 2]
 
 
-def train(ws: Workspace, name: str, clips: list[Path], epochs: int | None) -> tuple[Path, float, int]:
+def train(ws: Workspace, name: str, clips: list[Path], overrides: dict) -> tuple[Path, float, int]:
     """(model file, training wall seconds from Train to finished, epochs)."""
     create_dataset(ws, name, clips)
-    config = TrainConfig(dataset=name, device="cpu", **({"epochs": epochs} if epochs else {}))
+    config = TrainConfig.from_dict({**TrainConfig(dataset=name).to_dict(), "device": "cpu", **overrides})
     started = time.perf_counter()
     job = start_training(ws, config)
     job.join()
     seconds = time.perf_counter() - started
     if not isinstance(job.outcome, Finished):
         raise SystemExit(f"training {name} did not finish: {job.outcome}")
+    epoch_seconds = [m["seconds"] for m in read_metrics(ws.experiment_dir(job.experiment_id))]
+    print(f"  epochs took {statistics.median(epoch_seconds):.2f} s (median), {sum(epoch_seconds):.1f} s in all; "
+          f"the rest of the wall time is data preparation, previews and start-up")
     return export_model(ws, job.experiment_id, name=name, device="cpu"), seconds, config.epochs
 
 
@@ -97,15 +102,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
     parser.add_argument("--only", action="append", help="a corpus folder name (default: dev-pitched and dev-drums)")
-    parser.add_argument("--epochs", type=int, default=None, help="default: TrainConfig's")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a TrainConfig field to change (JSON value), e.g. --set epochs=20; default: none")
     parser.add_argument("--write", type=Path, default=None)
     args = parser.parse_args()
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    if overrides:
+        print(f"TrainConfig changed from its defaults: {overrides}")
     print(f"torch threads {torch.get_num_threads()}; load average {open('/proc/loadavg').read().split()[:3]}")
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace.open(Path(tmp) / "ws")
         for name in args.only or ["dev-pitched", "dev-drums"]:
             training, held_out = split(args.corpora / name)
-            model_path, seconds, epochs = train(ws, name, training, args.epochs)
+            model_path, seconds, epochs = train(ws, name, training, overrides)
             print(f"{name}: {len(training)} training clips, {epochs} epochs, training {seconds:.1f} s wall "
                   f"(start to finish, data preparation and previews included)")
             for title, clips in (("held-out", held_out), ("training", training)):

@@ -35,6 +35,7 @@ def plain_epochs(config: TrainConfig, train: torch.Tensor, val: torch.Tensor, mo
     """The loop anyone would write by hand: same model, optimiser, batches and loss."""
     torch.manual_seed(config.seed)
     model = ConvVAE(model_config)
+    model.fit_linear_path(train)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     times, generator = [], torch.Generator().manual_seed(config.seed)
     for epoch in range(1, config.epochs + 1):
@@ -43,7 +44,8 @@ def plain_epochs(config: TrainConfig, train: torch.Tensor, val: torch.Tensor, mo
         for batch_index in torch.randperm(train.shape[0]).split(config.batch_size):
             batch = augment_gain(train[batch_index], config.gain_augment_db, generator)
             decoded, mu, logvar = model(batch)
-            loss = vae_loss(batch, decoded, mu, logvar, config.kl_schedule.beta_at(epoch), config.free_bits).total
+            loss = vae_loss(batch, decoded, mu, logvar, config.kl_schedule.beta_at(epoch), config.free_bits,
+                            model_config.feature_max, config.spectral_weight).total
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -52,7 +54,8 @@ def plain_epochs(config: TrainConfig, train: torch.Tensor, val: torch.Tensor, mo
         with torch.no_grad():
             for batch in val.split(64):
                 mu, logvar = model.encode(batch)
-                vae_loss(batch, model.decode(mu), mu, logvar, config.beta, 0.0)
+                vae_loss(batch, model.decode(mu), mu, logvar, config.beta, 0.0, model_config.feature_max,
+                         config.spectral_weight)
         times.append(time.perf_counter() - started)
     return times[1:]
 
@@ -93,8 +96,9 @@ def main() -> None:
         settings = AudioSettings()
         frames = config.model_config().segment_frames
 
-        first = in_thread(prepare_training_data, ws, "example", settings, frames)
-        second = in_thread(prepare_training_data, ws, "example", settings, frames)
+        speeds = config.speed_augment
+        first = in_thread(prepare_training_data, ws, "example", settings, frames, 0.15, 0, speeds)
+        second = in_thread(prepare_training_data, ws, "example", settings, frames, 0.15, 0, speeds)
         print(f"data preparation ({len(first.clip_features)} clips at {args.rate} Hz): first {first.preparation_seconds:.3f} s ({first.computed_clips} clips computed), "
               f"second {second.preparation_seconds:.3f} s ({second.computed_clips} computed); "
               f"ratio {second.preparation_seconds / first.preparation_seconds:.3f} (target <= 0.1)")

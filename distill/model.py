@@ -40,7 +40,7 @@ class ModelConfig:
     n_mels: int = 80
     segment_frames: int = 64  # length of a training window; inference takes any length
     channels: tuple[int, ...] = (64, 128, 128)  # per time resolution: full, /2, /4, ...
-    latent_dim: int = 32  # channels of the latent sequence
+    latent_dim: int = 48  # channels of the latent sequence (a 6.7x smaller code than the mels)
     feature_mean: float = -5.0
     feature_std: float = 3.0
     feature_max: float = 6.0
