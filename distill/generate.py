@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from distill import DistillError
-from distill.audio import MAX_SECONDS, levels, normalize_peak, resolve_device, write_wav
+from distill.audio import MAX_SECONDS, levels, normalize_peak, write_wav
 from distill.model import ConvVAE, latent_frames
-from distill.modelfile import ModelFile, load_model_file, resolve_model
+from distill.modelfile import ModelFile, open_model
 from distill.synthesis import Synthesizer, fit_length
 from distill.workspace import Workspace, sanitize_filename, unique_path, wav_name
 
@@ -140,10 +140,8 @@ def generate_sounds(ws: Workspace, model: str | Path, n: int = 4, seed: int | No
         raise DistillError(f"duration must be between 0 and {MAX_SECONDS:g} seconds")
     if bits not in (16, 24):
         raise DistillError(f"WAV bit depth must be 16 or 24, not {bits}")
-    path = resolve_model(ws, model)
-    model_file = load_model_file(path)
-    torch_device = resolve_device(device)
-    vae = model_file.build_model(torch_device)
+    opened = open_model(ws, model, device)
+    path, model_file, vae, torch_device = opened.path, opened.file, opened.network, opened.device
     folder = ws.output_dir(out_dir if out_dir else generated_dir(ws, path.stem))
     folder.mkdir(parents=True, exist_ok=True)
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
@@ -176,13 +174,11 @@ def ab_pair(model: str | Path, seed: int, ws: Workspace | None = None, duration:
         if not Path(model).is_file():
             raise DistillError(f"no model file at {model}")
         ws = Workspace.open(Path(model).resolve().parent.parent)
-    path = resolve_model(ws, model)
-    model_file = load_model_file(path)
+    opened = open_model(ws, model, device)
+    path, model_file, vae, torch_device = opened.path, opened.file, opened.network, opened.device
     if model_file.vocoder is None:
         raise DistillError(f"model {path.stem!r} has no vocoder yet: train one with "
                            f"`distill train-vocoder {path.stem}`")
-    torch_device = resolve_device(device)
-    vae = model_file.build_model(torch_device)
     folder = generated_dir(ws, path.stem) / "ab"
     written = []
     for label, use_griffin_lim in (("griffin-lim", True), ("vocoder", False)):

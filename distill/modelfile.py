@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from distill import DistillError, __version__
-from distill.audio import LOG_MEL_FLOOR, AudioSettings
+from distill.audio import LOG_MEL_FLOOR, AudioSettings, resolve_device
 from distill.model import ConvVAE, ModelConfig
 from distill.workspace import Workspace, atomic_path, sanitize_filename
 
@@ -432,3 +432,23 @@ def resolve_model(ws: Workspace, name_or_path: str | Path) -> Path:
     hint = f"; did you mean {', '.join(map(repr, close))}?" if close else (
         f"; the catalog has {', '.join(map(repr, names[:10]))}" if names else "; the catalog is empty")
     raise DistillError(f"no model named {text!r}{hint}")
+
+
+@dataclass
+class OpenModel:
+    """A model ready to make sound: its file, its network in eval mode, the device."""
+
+    path: Path
+    file: ModelFile
+    network: ConvVAE
+    device: torch.device
+
+
+def open_model(ws: Workspace, name_or_path: str | Path, device: str = "auto") -> OpenModel:
+    """Resolve, load and build a model for generation or transform: every problem (no such
+    model, an earlier version, no CUDA) is a DistillError before any sound is made."""
+    path = resolve_model(ws, name_or_path)
+    model_file = load_model_file(path)
+    torch_device = resolve_device(device)
+    return OpenModel(path, model_file, model_file.build_model(torch_device), torch_device)
+

@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 
 from distill import DistillError
-from distill.audio import MAX_SECONDS, AudioSettings, levels, log_mel, read_audio, resolve_device, write_wav
+from distill.audio import MAX_SECONDS, AudioSettings, levels, log_mel, read_audio, write_wav
 from distill.clips import check_clip
 from distill.model import ConvVAE
-from distill.modelfile import load_model_file, resolve_model
+from distill.modelfile import open_model
 from distill.synthesis import Synthesizer, fit_length
 from distill.workspace import Workspace, sanitize_filename, unique_path, wav_name
 
@@ -163,10 +163,8 @@ def transform_files(ws: Workspace, model: str | Path, inputs: Iterable[str | Pat
     sources = [Path(p).expanduser() for p in inputs]
     if not sources:
         raise DistillError("nothing to transform: name at least one audio file")
-    path = resolve_model(ws, model)
-    model_file = load_model_file(path)
-    torch_device = resolve_device(device)
-    vae = model_file.build_model(torch_device)
+    opened = open_model(ws, model, device)
+    path, model_file, vae, torch_device = opened.path, opened.file, opened.network, opened.device
     folder = ws.output_dir(out_dir if out_dir else transformed_dir(ws, path.stem))
     folder.mkdir(parents=True, exist_ok=True)
     synthesize = Synthesizer.for_model(model_file, torch_device, griffin_lim).load()

@@ -119,6 +119,7 @@ def test_stop_after_epoch_then_resume_appends_metrics_exactly(small: Workspace) 
     for event in job.events():
         if isinstance(event, EpochFinished) and event.epoch == 2:
             job.cancel()
+    job.join(30)  # the Cancelled event comes just before the thread lets go of the workspace lock
     assert isinstance(job.outcome, Cancelled) and job.outcome.epoch == 2
     resumed = resume_training(small, job.experiment_id)
     assert isinstance(run(resumed)[-1], Finished)
@@ -248,7 +249,7 @@ def test_cli_reports_user_errors_in_one_line(small: Workspace) -> None:
 
 
 def test_ctrl_c_stops_the_cli_gracefully_and_it_resumes(small: Workspace) -> None:
-    process = subprocess.Popen(_cli(small, "train", "small", "--preset", "tiny", "--epochs", "30", "--batch-size", "8",
+    process = subprocess.Popen(_cli(small, "train", "small", "--preset", "tiny", "--epochs", "500", "--batch-size", "8",
                                     "--preview-every", "0", "--device", "cpu"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

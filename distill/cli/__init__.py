@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 
 from distill import DistillError, __version__
 from distill.workspace import Workspace
@@ -36,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        # A shell starts background commands (`distill train ... &`) with SIGINT ignored, and
+        # Python then raises no KeyboardInterrupt: `kill -INT` would not stop a training.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return int(args.run(args) or 0)
     except DistillError as exc:
