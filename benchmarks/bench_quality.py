@@ -14,6 +14,14 @@ can beat. Held-out and training clips are reported separately. Prints; asserts n
 
 Targets (issue 9): held-out MR-STFT ≤ 1.5× the ceiling, training clips ≤ 1.25×; held-out
 LSD-active ≤ ceiling + 2 dB; median level error within ±2 dB; dev-pitched training ≤ 90 s.
+
+Measured 2026-12-02 (2 shared cores, load ~1.3; MR-STFT model / ceiling, LSD-active
+model − ceiling, median level error): dev-pitched held-out 0.719 / 0.572 (1.26×), +0.05 dB,
+−1.35 dB; training 0.721 / 0.589 (1.22×), +0.19 dB, −1.27 dB; training 75.6 s wall.
+dev-drums held-out 1.136 / 0.929 (1.22×), +0.34 dB, −1.05 dB; training 1.057 / 0.870
+(1.22×), +0.33 dB, −0.93 dB; 34.4 s. `eval_audio.py` on the --write output agrees to the
+third decimal. The previous build (global latent per 0.74 s segment, 50 epochs) on the same
+measure: 1.8–2.8× the ceiling, level −4.5 to −12.4 dB.
 """
 
 from __future__ import annotations
