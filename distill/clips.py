@@ -1,16 +1,17 @@
 """One audio file: validated without loading it whole, measured, and given a verdict.
 
 `check_clip` streams the file block by block and counts peak, clipping, silence and
-non-finite samples on the way. Refused: not audio / unreadable / truncated, empty, silent
-(peak below SILENCE_DBFS), non-finite samples, longer than MAX_CLIP_SECONDS, absurd sample
-rates. Kept with a warning: shorter than one training segment (it will be padded), heavy
+non-finite samples on the way. Refused: not audio / unreadable / truncated, empty, digital
+silence (see `digital_silence_dbfs`), non-finite samples, longer than MAX_CLIP_SECONDS,
+absurd sample rates. Kept with a warning: very quiet (peak below QUIET_DBFS: real audio,
+trained at its own level), shorter than one training segment (it will be padded), heavy
 clipping, mostly silence. The limits are read at call time, so tests can lower them.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,14 @@ from distill.workspace import sanitize_filename
 
 MAX_CLIP_SECONDS = 30 * 60  # longer files are refused (read at call time: tests lower it)
 MIN_SAMPLE_RATE = 4000
-SILENCE_DBFS = -60.0  # a file whose peak is below this is silent; a window whose RMS is, is silence
+# A quiet recording is still a recording: only a file no microphone could have made (every
+# sample zero, or a peak under the format's own resolution) is refused as silent.
+FLOAT_SILENCE_DBFS = -120.0  # float and compressed formats: below any real recording's noise floor
+_PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
+QUIET_DBFS = -60.0  # a peak below this is kept, with a warning that says how quiet
+# A 1024-frame window whose RMS is this far below the clip's own peak is silence: relative, so
+# a quiet clip is not "all silence" just for being quiet.
+SILENCE_BELOW_PEAK_DB = 60.0
 CLIPPING_LEVEL = 0.999  # |x| at or above this counts as a clipped sample
 HEAVY_CLIPPING_FRACTION = 0.001  # warn when 0.1% of samples or more are clipped
 MOSTLY_SILENT_FRACTION = 0.8  # warn when 80% or more of a clip is silence
@@ -63,7 +71,7 @@ class Clip:
     size_bytes: int = 0
     peak: float = 0.0  # max |sample| over all channels, full scale = 1.0
     clipping_fraction: float = 0.0  # samples at or above CLIPPING_LEVEL / all samples
-    silent_fraction: float = 0.0  # 1024-frame windows with RMS below SILENCE_DBFS / all windows
+    silent_fraction: float = 0.0  # 1024-frame windows SILENCE_BELOW_PEAK_DB below the peak / all windows
     source: str = ""  # the original file name
     added: str = ""  # ISO time of import
     mtime_ns: int = 0  # of the copy in clips/: a changed file is re-hashed before training
@@ -95,21 +103,34 @@ def _error_text(exc: BaseException) -> str:
     return str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
 
 
+def digital_silence_dbfs(subtype: str) -> float:
+    """The peak (dBFS) below which a file of this soundfile `subtype` holds no sound at all:
+    one step (LSB) of an integer PCM format (-90.3 dBFS for 16-bit: so an integer file is
+    refused only when every sample is zero), FLOAT_SILENCE_DBFS for float and compressed ones."""
+    bits = _PCM_BITS.get(subtype)
+    return 20 * np.log10(2.0 ** -(bits - 1)) if bits else FLOAT_SILENCE_DBFS
+
+
 @dataclass
 class _Scan:
     frames: int = 0
     peak: float = 0.0
     clipped: int = 0
     nonfinite: int = 0
-    silent_windows: int = 0
-    windows: int = 0
+    window_rms: list[np.ndarray] = field(default_factory=list)  # per block: ~0.1% of the samples
     error: str = ""
+
+    def silent_fraction(self) -> float:
+        """Windows more than SILENCE_BELOW_PEAK_DB below the peak, of all windows."""
+        if not self.window_rms:
+            return 0.0
+        rms = np.concatenate(self.window_rms)
+        return float(np.count_nonzero(rms < self.peak * 10 ** (-SILENCE_BELOW_PEAK_DB / 20)) / len(rms))
 
 
 def _scan(sound: sf.SoundFile, limit_frames: int) -> _Scan:
     """Stream the file once, block by block, counting what check_clip needs."""
     scan = _Scan()
-    threshold = 10 ** (SILENCE_DBFS / 20)
     try:
         while scan.frames <= limit_frames:
             block = sound.read(READ_BLOCK_FRAMES, dtype="float64", always_2d=True)
@@ -125,9 +146,7 @@ def _scan(sound: sf.SoundFile, limit_frames: int) -> _Scan:
             power = np.mean(block * block, axis=1)
             starts = np.arange(0, len(power), SILENCE_WINDOW_FRAMES)
             counts = np.diff(np.append(starts, len(power)))
-            rms = np.sqrt(np.add.reduceat(power, starts) / counts)
-            scan.silent_windows += int(np.count_nonzero(rms < threshold))
-            scan.windows += len(starts)
+            scan.window_rms.append(np.sqrt(np.add.reduceat(power, starts) / counts).astype(np.float32))
             scan.frames += len(block)
     except (sf.SoundFileError, RuntimeError, ValueError) as exc:
         scan.error = _error_text(exc)
@@ -204,7 +223,7 @@ def check_clip(path: str | Path, segment_seconds: float = DEFAULT_SEGMENT_SECOND
     clip.duration = scan.frames / clip.sample_rate
     clip.peak = scan.peak
     clip.clipping_fraction = scan.clipped / max(1, scan.frames * clip.channels)
-    clip.silent_fraction = scan.silent_windows / max(1, scan.windows)
+    clip.silent_fraction = scan.silent_fraction()
     if scan.error:
         return _reject(clip, f"truncated or corrupt: decoding failed after {clip.duration:.2f} s ({scan.error})")
     if declared > scan.frames and (clip.format in ("WAV", "WAVEX", "FLAC", "AIFF")
@@ -228,17 +247,22 @@ def check_clip(path: str | Path, segment_seconds: float = DEFAULT_SEGMENT_SECOND
         return _reject(clip, f"{_plural(scan.nonfinite, 'sample')} {verb} not a finite number (NaN or infinity)")
     if scan.peak <= 0:
         return _reject(clip, "silent: every sample is zero")
-    if clip.peak_dbfs < SILENCE_DBFS:
-        return _reject(clip, f"silent: peak {clip.peak_dbfs:.1f} dBFS is below {SILENCE_DBFS:g} dBFS")
+    floor = digital_silence_dbfs(clip.subtype)
+    if clip.peak_dbfs < floor:
+        return _reject(clip, f"silent: peak {clip.peak_dbfs:.1f} dBFS is below the {floor:.1f} dBFS floor of "
+                             f"{clip.subtype} audio: there is no sound in it")
 
     warnings = []
+    if clip.peak_dbfs < QUIET_DBFS:
+        warnings.append(f"very quiet: peak {clip.peak_dbfs:.1f} dBFS (trained at its own level)")
     if clip.duration < segment_seconds:
         warnings.append(f"short: {clip.duration:.2f} s is less than one training segment "
                         f"({segment_seconds:.2f} s); it will be padded with silence")
     if clip.clipping_fraction >= HEAVY_CLIPPING_FRACTION:
         warnings.append(f"clipping: {_percent(clip.clipping_fraction)} of samples at full scale")
     if clip.silent_fraction >= MOSTLY_SILENT_FRACTION:
-        warnings.append(f"mostly silence: {_percent(clip.silent_fraction)} below {SILENCE_DBFS:g} dBFS")
+        warnings.append(f"mostly silence: {_percent(clip.silent_fraction)} more than "
+                        f"{SILENCE_BELOW_PEAK_DB:g} dB below its peak")
     if warnings:
         clip.status, clip.reason = WARNING, "; ".join(warnings)
     return clip

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from distill import DistillError
 from distill.audio import LOG_MEL_FLOOR, AudioSettings, log_mel, read_audio, resample
 from distill.clips import (DEFAULT_SEGMENT_SECONDS, DUPLICATE, HEAVY_CLIPPING_FRACTION, MOSTLY_SILENT_FRACTION, OK,
-                           REJECTED, WARNING, Clip, _percent, _plural, check_clip)
+                           QUIET_DBFS, REJECTED, WARNING, Clip, _percent, _plural, check_clip)
 from distill.workspace import (Workspace, atomic_path, atomic_write_json, atomic_write_text, file_sha256, read_json,
                                sanitize_filename)
 
@@ -160,6 +160,10 @@ class Dataset:
         if clipped:
             warnings.append(f"{_plural(len(clipped), 'clip')} with clipping: "
                             + _listing(clipped, lambda c: f"{_percent(c.clipping_fraction)} of samples"))
+        quiet = sorted((c for c in usable if c.peak_dbfs < QUIET_DBFS), key=lambda c: c.peak_dbfs)
+        if quiet:
+            warnings.append(f"{_plural(len(quiet), 'clip')} very quiet (peak below {QUIET_DBFS:g} dBFS; trained at "
+                            "their own level): " + _listing(quiet, lambda c: f"peak {c.peak_dbfs:.1f} dBFS"))
         silent = sorted((c for c in usable if c.silent_fraction >= MOSTLY_SILENT_FRACTION),
                         key=lambda c: -c.silent_fraction)
         if silent:

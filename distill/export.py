@@ -20,26 +20,10 @@ from distill.workspace import Workspace
 
 
 def find_experiment(ws: Workspace, experiment: str) -> Path:
-    """An experiment folder by id, or by name when exactly one experiment has that name."""
-    from distill.checkpoints import read_experiment
+    """An experiment's folder by id, name or id prefix (see `distill.train.resolve_experiment`)."""
+    from distill.train import resolve_experiment
 
-    folder = ws.experiment_dir(experiment)
-    if (folder / "experiment.json").is_file():
-        return folder
-    named = []
-    for candidate in sorted(ws.experiments_dir.glob("*/experiment.json")):
-        try:
-            if read_experiment(candidate.parent).get("name") == experiment:
-                named.append(candidate.parent)
-        except DistillError:
-            continue
-    if len(named) == 1:
-        return named[0]
-    if len(named) > 1:
-        raise DistillError(f"{len(named)} experiments are named {experiment!r}; use an id: "
-                           + ", ".join(p.name for p in named))
-    known = ", ".join(p.parent.name for p in sorted(ws.experiments_dir.glob("*/experiment.json"))[-10:])
-    raise DistillError(f"no experiment {experiment!r} (have: {known or 'none yet'})")
+    return ws.experiment_dir(resolve_experiment(ws, experiment).id)
 
 
 def dataset_summary(ws: Workspace, dataset: str) -> dict[str, Any]:

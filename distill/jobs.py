@@ -86,6 +86,18 @@ class Failed(Event):
 
 TERMINAL = (Finished, Cancelled, Failed)
 
+# The status a job's record gets when the user stopped it. Older records said "cancelled";
+# people read "stopped" everywhere, so old records are read through `status_word`.
+STOPPED = "stopped"
+_OLD_STATUS_WORDS = {"cancelled": STOPPED}
+# A run in one of these states continues from its last checkpoint when resumed.
+RESUMABLE = (STOPPED, "failed", "interrupted")
+
+
+def status_word(status: str) -> str:
+    """A stored job status as people read it (an old record's "cancelled" reads "stopped")."""
+    return _OLD_STATUS_WORDS.get(status, status)
+
 
 class BackgroundJob:
     """Subclasses implement `run()`, calling `publish()` as they go and checking

@@ -2,7 +2,7 @@
 
 A job publishes events (see `distill.jobs`), writes a checkpoint after every epoch, previews
 every `preview_every` epochs, and one line per epoch to metrics.jsonl. `cancel()` finishes
-the current batch, checkpoints and ends as `cancelled`; any exception ends it as `failed`
+the current batch, checkpoints and ends as `stopped`; any exception ends it as `failed`
 with the message in experiment.json. Either resumes exactly from its last checkpoint.
 
 Exactness: every random draw comes from a generator seeded by (seed, epoch) for the batch
@@ -37,8 +37,8 @@ from distill.checkpoints import (CheckpointInfo, CheckpointWriter, Retention, ap
                                  list_checkpoints, load_checkpoint, now_iso, read_experiment, read_metrics,
                                  serialise_checkpoint, truncate_metrics, write_checkpoint, write_experiment)
 from distill.data import TrainingData, clip_path, load_dataset, prepare_training_data, split_clips
-from distill.jobs import (BackgroundJob, Cancelled, CheckpointWritten, EpochFinished, Finished, PreviewWritten,
-                          Started, Warning)
+from distill.jobs import (RESUMABLE, STOPPED, BackgroundJob, Cancelled, CheckpointWritten, EpochFinished, Finished,
+                          PreviewWritten, Started, Warning, status_word)
 from distill.model import ConvVAE, KLSchedule, ModelConfig, preset, vae_loss
 from distill.previews import PreviewItem, write_previews
 from distill.workspace import Workspace, sanitize_filename
@@ -196,8 +196,9 @@ def _new_experiment_id(ws: Workspace, name: str) -> str:
 
 
 def experiment_status(ws: Workspace, record: dict[str, Any]) -> str:
-    """The stored status, except that `running` with no live trainer reads `interrupted`."""
-    status = record.get("status", "unknown")
+    """The stored status in today's words, except that `running` with no live trainer reads
+    `interrupted`."""
+    status = status_word(record.get("status", "unknown"))
     if status == "running":
         holder = WorkspaceLock.holder(ws.lock_path)
         if not holder or holder.get("experiment_id") != record.get("id"):
@@ -218,13 +219,64 @@ def list_experiments(ws: Workspace) -> list[dict[str, Any]]:
     return sorted(records, key=lambda r: r.get("created", ""), reverse=True)
 
 
-def get_experiment(ws: Workspace, experiment_id: str) -> dict[str, Any]:
-    folder = ws.experiment_dir(experiment_id)
-    if not (folder / "experiment.json").exists():
-        known = ", ".join(r["id"] for r in list_experiments(ws)[:10]) or "none yet"
-        raise DistillError(f"no experiment {experiment_id!r} (have: {known})")
-    record = read_experiment(folder)
-    return {**record, "status": experiment_status(ws, record)}
+@dataclass(frozen=True)
+class ExperimentMatch:
+    """What `resolve_experiment` found: the record, and (when a name was taken by several
+    experiments) a sentence saying which one was picked and why."""
+
+    record: dict[str, Any]
+    note: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.record["id"]
+
+
+def resolve_experiment(ws: Workspace, reference: str) -> ExperimentMatch:
+    """The experiment `reference` means, tried in this order: its id; its name, when exactly
+    one experiment has it; a name taken several times: the newest one still running or
+    resumable (said in `note`); a prefix of exactly one id. Anything else (no match, or
+    several with no way to choose) is a DistillError naming the candidates."""
+    folder = ws.experiment_dir(reference)
+    if (folder / "experiment.json").exists():
+        record = read_experiment(folder)
+        return ExperimentMatch({**record, "status": experiment_status(ws, record)})
+    experiments = list_experiments(ws)  # newest first
+    named = [r for r in experiments if r.get("name") == reference]
+    if len(named) == 1:
+        return ExperimentMatch(named[0])
+    if named:
+        return _newest_open(reference, named)
+    prefixed = [r for r in experiments if r["id"].startswith(reference)]
+    if len(prefixed) == 1:
+        return ExperimentMatch(prefixed[0])
+    if prefixed:
+        raise DistillError(f"{reference!r} starts {len(prefixed)} experiment ids; use one of: "
+                           + _candidates(prefixed))
+    known = ", ".join(r["id"] for r in experiments[:10]) or "none yet"
+    raise DistillError(f"no experiment {reference!r} (have: {known})")
+
+
+def _newest_open(name: str, named: list[dict[str, Any]]) -> ExperimentMatch:
+    """Of several experiments called `name` (newest first), the newest one a person would
+    mean to continue: running, or stopped, failed or interrupted."""
+    open_ones = [r for r in named if r["status"] in ("running", *RESUMABLE)]
+    if not open_ones:
+        raise DistillError(f"{len(named)} experiments are named {name!r} and none is running or resumable; "
+                           "use an id: " + _candidates(named))
+    chosen = open_ones[0]
+    return ExperimentMatch(chosen, note=f"{len(named)} experiments are named {name!r}: using {chosen['id']}, "
+                                        f"the newest {chosen['status']} one")
+
+
+def _candidates(records: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{r['id']} ({r['status']})" for r in records)
+
+
+def get_experiment(ws: Workspace, experiment: str) -> dict[str, Any]:
+    """The record (with its live status) of the experiment `experiment` means: an id, a name
+    or an id prefix (see `resolve_experiment`)."""
+    return resolve_experiment(ws, experiment).record
 
 
 def experiments_table(ws: Workspace) -> pd.DataFrame:
@@ -532,7 +584,7 @@ class TrainingJob(BackgroundJob):
             self.publish(PreviewWritten(epoch=epoch, paths=tuple(str(p) for p in paths)))
 
     def _end_cancelled(self, info: CheckpointInfo) -> None:
-        self._update_record(status="cancelled")
+        self._update_record(status=STOPPED)
         self.publish(Cancelled(epoch=info.epoch, checkpoint=str(info.path)))
 
 
@@ -592,9 +644,11 @@ def find_resume_checkpoint(experiment_dir: Path) -> tuple[dict[str, Any] | None,
 
 
 def resume_training(ws: Workspace, experiment_id: str, epochs: int | None = None) -> TrainingJob:
-    """Resume a cancelled, failed or interrupted experiment (or extend a completed one with
-    more `epochs`) from its newest verifiable checkpoint, in the same experiment."""
+    """Resume a stopped, failed or interrupted experiment (or extend a completed one with
+    more `epochs`) from its newest verifiable checkpoint, in the same experiment.
+    `experiment_id` may be anything `resolve_experiment` accepts."""
     record = get_experiment(ws, experiment_id)
+    experiment_id = record["id"]
     config = TrainConfig.from_dict(record["config"])
     if record["status"] == "running":
         raise DistillError(f"experiment {experiment_id} is running now")

@@ -55,8 +55,14 @@ def _zeros(path: Path) -> None:
     sf.write(str(path), np.zeros(22050), 22050, subtype="PCM_16")
 
 
-def _very_quiet(path: Path) -> None:
-    write_tone(path, amplitude=10 ** (-70 / 20), subtype="FLOAT")
+def _below_float_floor(path: Path) -> None:
+    write_tone(path, amplitude=10 ** (-130 / 20), subtype="FLOAT")
+
+
+def _below_one_lsb(path: Path) -> None:
+    # A sine of 0.4 of a 16-bit step, quantised as a recorder does (rounding): zeros are left.
+    wave = 0.4 * np.sin(np.arange(22050) / 10)
+    sf.write(str(path), np.round(wave).astype(np.int16), 22050, subtype="PCM_16")
 
 
 def _nan(path: Path) -> None:
@@ -72,7 +78,8 @@ def _nan(path: Path) -> None:
     ("cut.flac", _truncated_flac, "truncated"),
     ("empty.wav", _empty, "empty"),
     ("zeros.wav", _zeros, "silent: every sample is zero"),
-    ("whisper.wav", _very_quiet, "silent: peak -7"),
+    ("nothing.wav", _below_float_floor, "silent: peak -13"),
+    ("sub-lsb.wav", _below_one_lsb, "silent: every sample is zero"),
     ("broken.wav", _nan, "11 samples are not a finite number"),
 ])
 def test_bad_file_is_rejected_by_name_and_does_not_block_the_good_ones(ws, tmp_path, file_name, make, expected):
@@ -114,6 +121,31 @@ def test_short_clip_is_kept_with_a_padding_warning_and_trains_as_one_padded_wind
     windows = data.segment_log_mel(mel, 32, 16)
     assert windows.shape == (1, 80, 32)
     assert torch.all(windows[0, :, mel.shape[1]:] == LOG_MEL_FLOOR)
+
+
+def test_a_quiet_clip_is_kept_with_a_warning_that_says_how_quiet(ws, tmp_path):
+    write_tone(tmp_path / "in" / "note.wav")
+    write_tone(tmp_path / "in" / "whisper.wav", amplitude=10 ** (-70 / 20), subtype="FLOAT")
+    report = data.create_dataset(ws, "d", [tmp_path / "in"])
+    whisper = entry_for(report, "whisper.wav")
+    assert whisper.status == "warning" and "very quiet: peak -70." in whisper.reason
+    assert "mostly silence" not in whisper.reason  # quiet is not silence: silence is relative to its peak
+    assert any(w.startswith("1 clip very quiet") and "whisper.wav (peak -70." in w
+               for w in report.dataset.summary().warnings)
+    shown = {c["name"]: c for c in report.dataset.to_dict()["clips"]}
+    assert "very quiet" in shown["whisper.wav"]["reason"]
+    # training sees it at its own level: its log-mel stands well clear of the floor
+    mel = data.clip_log_mel(ws, "d", "whisper.wav", SETTINGS)
+    assert float(mel.max()) > LOG_MEL_FLOOR + 5.0
+
+
+def test_one_step_of_16_bit_audio_is_quiet_not_silent(tmp_path):
+    path = write_tone(tmp_path / "lsb.wav", amplitude=1.0 / 32768, seconds=0.05, freq=2000.0)
+    clip = clips.check_clip(path)
+    assert clip.status == "warning" and "very quiet: peak -90.3 dBFS" in clip.reason
+    assert clips.digital_silence_dbfs("PCM_16") == pytest.approx(-90.31, abs=0.01)
+    assert clips.digital_silence_dbfs("PCM_24") == pytest.approx(-138.47, abs=0.01)
+    assert clips.digital_silence_dbfs("FLOAT") == clips.FLOAT_SILENCE_DBFS
 
 
 def test_heavy_clipping_is_a_warning_with_a_number(ws, tmp_path):

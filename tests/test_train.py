@@ -101,7 +101,7 @@ def test_cancel_mid_epoch_then_resume_matches_an_uninterrupted_run(small: Worksp
         if isinstance(event, Started):
             job.cancel()  # stops after the first batch, in the middle of epoch 1
     assert isinstance(job.outcome, Cancelled)
-    assert get_experiment(small, job.experiment_id)["status"] == "cancelled"
+    assert get_experiment(small, job.experiment_id)["status"] == "stopped"
     [partial] = list_checkpoints(small.experiment_dir(job.experiment_id) / "checkpoints")
     assert partial.batch_in_epoch == 1 and partial.val_loss is None
 
@@ -248,20 +248,41 @@ def test_cli_reports_user_errors_in_one_line(small: Workspace) -> None:
     assert json.loads(listing.stdout) == []
 
 
-def test_ctrl_c_stops_the_cli_gracefully_and_it_resumes(small: Workspace) -> None:
-    process = subprocess.Popen(_cli(small, "train", "small", "--preset", "tiny", "--epochs", "500", "--batch-size", "8",
-                                    "--preview-every", "0", "--device", "cpu"),
+def _stop_cli_training(ws: Workspace, signum: int, *train_flags: str) -> tuple[dict, str]:
+    """Start `distill train` in a subprocess, send it `signum` once an epoch is done, and check
+    it stopped gracefully with exit code 128 + signum. Returns the experiment and stdout."""
+    process = subprocess.Popen(_cli(ws, "train", "small", "--preset", "tiny", "--epochs", "500", "--batch-size", "8",
+                                    "--preview-every", "0", "--device", "cpu", *train_flags),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline:
-        records = list_experiments(small)
-        if records and read_metrics(small.experiment_dir(records[0]["id"])):
+        records = list_experiments(ws)
+        if records and read_metrics(ws.experiment_dir(records[0]["id"])):
             break
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
-    assert "stopping after the current batch" in stdout and "Resume with: distill resume" in stdout
-    [record] = list_experiments(small)
-    assert record["status"] == "cancelled"
-    assert list_checkpoints(small.experiment_dir(record["id"]) / "checkpoints")
+    assert process.returncode == 128 + signum, stderr
+    assert f"{signal.Signals(signum).name}: stopping after the current batch" in stdout
+    assert "Resume with: distill resume" in stdout
+    record = list_experiments(ws)[0]
+    assert record["status"] == "stopped"
+    assert list_checkpoints(ws.experiment_dir(record["id"]) / "checkpoints")
+    return record, stdout
+
+
+def test_ctrl_c_stops_the_cli_gracefully_and_it_resumes(small: Workspace) -> None:
+    _stop_cli_training(small, signal.SIGINT)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_stop_the_cli_gracefully_and_it_resumes_exactly(small: Workspace, signum: int) -> None:
+    record, _ = _stop_cli_training(small, signum, "--name", "cut")
+    done = int(read_metrics(small.experiment_dir(record["id"]))[-1]["epoch"])
+
+    result = subprocess.run(_cli(small, "resume", "cut", "--epochs", str(done + 2)),
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert get_experiment(small, record["id"])["status"] == "completed"
+    rows = read_metrics(small.experiment_dir(record["id"]))
+    assert [r["epoch"] for r in rows] == list(range(1, done + 3))

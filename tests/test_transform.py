@@ -20,7 +20,7 @@ from distill.cli import main
 from distill.model import ConvVAE
 from distill.modelfile import attach_vocoder
 from distill.synthesis import Synthesizer
-from distill.transform import PEAK_CEILING_DBFS, TransformResult, transform_files, transform_wave
+from distill.transform import PEAK_CEILING_DBFS, TransformResult, read_input, transform_files, transform_wave
 from test_modelfile import TINY, make_model_file, vocoder_slot
 
 SETTINGS = AudioSettings()
@@ -201,3 +201,13 @@ def test_cli_prints_a_line_per_input_and_fails_when_one_did(model_ws, tmp_path, 
     assert [r["error"] is None for r in rows] == [True, False] and rows[0]["path"].endswith("good-drones-2.wav")
     assert main(cli + [str(good), "-o", str(model_ws.datasets_dir / "x")]) == 1
     assert "inside the datasets folder" in capsys.readouterr().err
+
+
+def test_a_quiet_input_is_read_as_the_dataset_keeps_it_and_digital_silence_is_refused(tmp_path: Path) -> None:
+    quiet = write_tone(tmp_path / "whisper.wav", amplitude=10 ** (-70 / 20), subtype="FLOAT")
+    wave = read_input(quiet, 22050)
+    assert 20 * math.log10(float(wave.abs().max())) == pytest.approx(-70, abs=1.0)  # its own level, not lifted
+    zeros = tmp_path / "zeros.wav"
+    sf.write(str(zeros), np.zeros(22050), 22050, subtype="PCM_16")
+    with pytest.raises(DistillError, match="zeros.wav: silent"):
+        read_input(zeros, 22050)

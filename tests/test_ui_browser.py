@@ -139,11 +139,11 @@ def test_the_whole_journey_in_a_browser(server, browser, tmp_path):
 
     # -- Stop, then Resume the same experiment ------------------------------------------------
     page.locator("#train-stop").click()
-    expect(page.locator("#train-status")).to_contain_text("cancelled", timeout=60_000)
+    expect(page.locator("#train-status")).to_contain_text("stopped", timeout=60_000)
     stopped_at = epoch_shown(page) or int(re.search(r"(\d+) / \d+ epochs", status_text(page)).group(1))
     experiment_id = page.locator("#experiment-pick input").input_value()
     assert experiment_id and experiment_id in status_text(page)
-    expect(page.locator("#experiments")).to_contain_text("cancelled")
+    expect(page.locator("#experiments")).to_contain_text("stopped")
     page.locator("#train-resume").click()
     expect(page.locator("#train-status")).to_contain_text("running", timeout=30_000)
     wait_until(lambda: epoch_shown(page) > stopped_at, timeout=60)
@@ -166,7 +166,7 @@ def test_the_whole_journey_in_a_browser(server, browser, tmp_path):
 
     # -- Stop again and save a model ------------------------------------------------------------
     page.locator("#train-stop").click()
-    expect(page.locator("#train-status")).to_contain_text("cancelled", timeout=60_000)
+    expect(page.locator("#train-status")).to_contain_text("stopped", timeout=60_000)
     assert current_job(ws).done
     epochs_done = int(re.search(r"(\d+) / \d+ epochs", status_text(page)).group(1))
     wait_until(lambda: chart_points(page) == 2 * epochs_done, timeout=15)  # the chart shows every epoch

@@ -136,7 +136,7 @@ def test_train_runs_to_the_end_and_reports_completed(app, dataset):
     assert experiment["id"] in status
 
 
-def test_stop_ends_the_run_cancelled_and_resume_finishes_it(app, dataset):
+def test_stop_ends_the_run_stopped_and_resume_finishes_it(app, dataset):
     ws, client = app
     job = train(client, dataset, 20)
     experiment_id = wait_for(lambda: current_job(ws) and not current_job(ws).done and current_job(ws).experiment_id)
@@ -146,8 +146,8 @@ def test_stop_ends_the_run_cancelled_and_resume_finishes_it(app, dataset):
     assert "running" in status and "epoch" in status
     client.predict(api_name="/stop")
     status, *_ = job.result(timeout=120)
-    assert "cancelled" in status, status
-    assert get_experiment(ws, experiment_id)["status"] == "cancelled"
+    assert "stopped" in status, status
+    assert get_experiment(ws, experiment_id)["status"] == "stopped"
     done = read_metrics(ws.experiment_dir(experiment_id))[-1]["epoch"]
 
     status, *_ = client.submit(experiment_id, done + 1, api_name="/resume").result(timeout=200)
@@ -360,7 +360,7 @@ def test_vocoder_stop_and_resume(app, model):
     assert "training" in status and "/ 30" in status, status
     client.predict(api_name="/stop_vocoder")
     status, *_ = running.result(timeout=120)
-    assert "cancelled" in status and "Resume" in status, status
+    assert "stopped" in status and "Resume" in status, status
     done = read_vocoder_epochs(ws, model)
     # the run replaces the model's earlier vocoder: resuming it needs the confirmation too
     with pytest.raises(Exception, match="already has a vocoder"):

@@ -190,7 +190,7 @@ def test_cancel_saves_state_and_resume_continues_exactly(vws, prepared, tmp_path
     job.join()
     assert isinstance(job.outcome, Cancelled)
     assert job.outcome.checkpoint and Path(job.outcome.checkpoint).is_file()
-    assert read_run(vws, MODEL)["status"] == "cancelled"
+    assert read_run(vws, MODEL)["status"] == "stopped"
     assert load_model_file(vws.models_dir / f"{MODEL}.distillgan").vocoder is None  # nothing half-done attached
 
     with pytest.raises(DistillError, match="--resume"):
@@ -202,6 +202,15 @@ def test_cancel_saves_state_and_resume_continues_exactly(vws, prepared, tmp_path
     for name, tensor in expected.items():
         torch.testing.assert_close(got[name], tensor, rtol=1e-5, atol=1e-6)
     assert [row["epoch"] for row in read_vocoder_metrics(vws, MODEL)] == [1, 2, 3]
+
+
+def test_an_older_cancelled_run_reads_stopped(ws: Workspace) -> None:
+    from distill.vocoder.train import RUN_FILE, vocoder_run_dir
+    from distill.workspace import atomic_write_json
+
+    vocoder_run_dir(ws, "m").mkdir(parents=True)
+    atomic_write_json(vocoder_run_dir(ws, "m") / RUN_FILE, {"status": "cancelled", "epoch": 2, "epochs": 5})
+    assert read_run(ws, "m")["status"] == "stopped"
 
 
 def test_retraining_a_model_with_a_vocoder_asks_for_force(vws):

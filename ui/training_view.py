@@ -15,6 +15,7 @@ import pandas as pd
 
 from distill import DistillError
 from distill.checkpoints import list_checkpoints, read_metrics
+from distill.jobs import RESUMABLE
 from distill.previews import list_previews
 from distill.train import (TrainingJob, WorkspaceLock, current_job, experiments_table, get_experiment,
                            list_experiments)
@@ -125,7 +126,7 @@ def _status_line(record: dict, rows: list[dict], view: TrainingView) -> str:
         parts.append(best_text)
     if status == "failed" and record.get("error"):
         parts.append(f"error: {record['error']}")
-    if status in ("cancelled", "failed", "interrupted"):
+    if status in RESUMABLE:
         parts.append("**Resume** continues it")
     parts.append(name)
     return " · ".join(parts)
@@ -144,6 +145,7 @@ def training_view(ws: Workspace, experiment_id: str | None) -> TrainingView:
         record = get_experiment(ws, wanted)
     except DistillError:
         return TrainingView(status_line=f"Experiment `{wanted}` is gone.")
+    wanted = record["id"]  # a name or id prefix (from the API) resolved to the folder's id
     folder = ws.experiment_dir(wanted)
     rows = read_metrics(folder)
     view = TrainingView(experiment_id=wanted, status=record["status"], running=wanted == live_id,

@@ -20,6 +20,7 @@ from distill import DistillError
 from distill.catalog import model_details, models_table, vocoder_label
 from distill.train import WorkspaceLock
 from distill.generate import ab_pair
+from distill.jobs import RESUMABLE, status_word
 from distill.vocoder import (VocoderTrainingJob, current_vocoder_job, list_vocoder_previews, read_run,
                              read_vocoder_metrics, start_vocoder_training, vocoder_preset)
 from distill.vocoder.config import PRESETS
@@ -86,7 +87,7 @@ def _status_line(name: str, record: dict | None, rows: list[dict], running: bool
             parts.append("preparing the clips and the first epoch…")
         parts.append(f"device {record.get('device', '?')}")
         return " · ".join(parts)
-    status = record.get("status") or "?"
+    status = status_word(record.get("status") or "?")
     if status == "running":  # the record says so, but nothing holds the workspace: it died
         status = "interrupted"
     parts = [f"**{status}** · {done} / {total} epochs"]
@@ -96,7 +97,7 @@ def _status_line(name: str, record: dict | None, rows: list[dict], running: bool
         parts.append(f"trained {clock(float(record['training_seconds']))}")
     if status == "failed" and record.get("error"):
         parts.append(f"error: {record['error']}")
-    if status in ("cancelled", "failed", "interrupted"):
+    if status in RESUMABLE:
         parts.append("**Resume** continues it")
     if live and live != name:
         parts.append(f"the vocoder of **{live}** is training now")

@@ -21,6 +21,17 @@ def workspace_from(args: argparse.Namespace) -> Workspace:
     return Workspace.open(getattr(args, "workspace", None))
 
 
+def experiment_arg(ws: Workspace, reference: str) -> str:
+    """The id of the experiment a command-line argument (id, name or id prefix) means; prints
+    which one was picked when a name was taken several times."""
+    from distill.train import resolve_experiment  # torch: loaded by the commands that need it
+
+    match = resolve_experiment(ws, reference)
+    if match.note:
+        print(match.note, flush=True)
+    return match.id
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a subcommand's default must not erase a --workspace given before it.

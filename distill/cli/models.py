@@ -9,7 +9,7 @@ from typing import Callable, TypeVar
 
 from distill import DistillError, catalog
 from distill.catalog import ModelEntry
-from distill.cli import workspace_from
+from distill.cli import experiment_arg, workspace_from
 from distill.export import export_model
 from distill.modelfile import ModelExistsError
 
@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     export = subparsers.add_parser("export", parents=[common], help="save an experiment's checkpoint as a model")
-    export.add_argument("experiment", help="experiment id or name (see `distill experiments`)")
+    export.add_argument("experiment", help="experiment id, name or id prefix (see `distill experiments`)")
     export.add_argument("--checkpoint", default="best", help="best | last | epoch:N (default: best)")
     export.add_argument("--name", help="model name (default: the experiment's name)")
     export.add_argument("--overwrite", action="store_true", help="replace a model of the same name")
@@ -74,7 +74,8 @@ def _with_free_name(action: Callable[[str, bool], T], name: str | None, overwrit
 
 def run_export(args: argparse.Namespace) -> int:
     ws = workspace_from(args)
-    path = _with_free_name(lambda name, overwrite: export_model(ws, args.experiment, name, args.checkpoint,
+    experiment = experiment_arg(ws, args.experiment)
+    path = _with_free_name(lambda name, overwrite: export_model(ws, experiment, name, args.checkpoint,
                                                                 overwrite, args.device), args.name, args.overwrite)
     entry = catalog.get_entry(ws, path.stem)
     print(f"exported {entry.name!r}: {path} ({entry.size_mb} MB)")

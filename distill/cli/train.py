@@ -6,7 +6,7 @@ import argparse
 import json
 from dataclasses import fields
 
-from distill.cli import workspace_from
+from distill.cli import experiment_arg, workspace_from
 from distill.cli.progress import eta, follow
 from distill.jobs import EpochFinished
 from distill.model import PRESETS
@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
     resume = subparsers.add_parser("resume", parents=[common],
                                    help="resume a stopped, failed or interrupted experiment")
-    resume.add_argument("experiment", help="experiment id (see `distill experiments`)")
+    resume.add_argument("experiment", help="experiment id, name or id prefix (see `distill experiments`)")
     resume.add_argument("--epochs", type=int, default=None, help="train up to this many epochs in all")
     resume.set_defaults(run=run_resume)
 
@@ -61,7 +61,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    job = resume_training(workspace_from(args), args.experiment, epochs=args.epochs)
+    ws = workspace_from(args)
+    job = resume_training(ws, experiment_arg(ws, args.experiment), epochs=args.epochs)
     print(f"resuming {job.experiment_id}")
     return follow(job, _epoch_line, f"distill resume {job.experiment_id}")
 

@@ -9,7 +9,7 @@ The job publishes the same events as the VAE's (`distill.jobs`). Its state lives
     checkpoints/epoch-0004.pt (+ .meta.json)   generator, discriminators, optimisers, RNG
     previews/epoch-0005/clip-01-{original,griffin-lim,vocoder}.wav
 
-`cancel()` finishes the current step, checkpoints and ends as `Cancelled`; `resume=True`
+`cancel()` finishes the current step, checkpoints and ends as `stopped`; `resume=True`
 continues from the newest checkpoint that verifies, exactly (segments are drawn from a
 generator seeded by the step). At the end the generator goes into the model file's vocoder
 slot (`modelfile.attach_vocoder`, an atomic rewrite).
@@ -31,8 +31,8 @@ from distill import DistillError
 from distill.audio import AudioSettings, griffin_lim, log_mel, resolve_device, write_wav
 from distill.checkpoints import (Retention, append_metrics, list_checkpoints, now_iso, read_metrics, save_checkpoint,
                                  truncate_metrics)
-from distill.jobs import (BackgroundJob, Cancelled, CheckpointWritten, EpochFinished, Finished, PreviewWritten,
-                          Started, Warning)
+from distill.jobs import (STOPPED, BackgroundJob, Cancelled, CheckpointWritten, EpochFinished, Finished,
+                          PreviewWritten, Started, Warning, status_word)
 from distill.modelfile import attach_vocoder, load_model_file, resolve_model
 from distill.train import WorkspaceLock, capture_rng, find_resume_checkpoint, restore_rng
 from distill.vocoder import losses
@@ -60,9 +60,12 @@ def read_run(ws: Workspace, model_name: str) -> dict[str, Any] | None:
     """The vocoder run record of a model (status, epochs, figures), or None."""
     path = vocoder_run_dir(ws, model_name) / RUN_FILE
     try:
-        return read_json(path)
+        record = read_json(path)
     except (OSError, ValueError):
         return None
+    if "status" in record:  # an older run says "cancelled": it reads "stopped"
+        record["status"] = status_word(record["status"])
+    return record
 
 
 def read_vocoder_metrics(ws: Workspace, model_name: str) -> list[dict[str, Any]]:
@@ -395,7 +398,7 @@ class VocoderTrainingJob(BackgroundJob):
         generator.to(self.device)
 
     def _end_cancelled(self, progress: _Progress, checkpoint: str) -> None:
-        self._record(status="cancelled", epoch=progress.epoch, training_seconds=round(progress.seconds, 1))
+        self._record(status=STOPPED, epoch=progress.epoch, training_seconds=round(progress.seconds, 1))
         self.publish(Cancelled(epoch=progress.epoch, checkpoint=checkpoint))
 
 
