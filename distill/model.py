@@ -119,7 +119,7 @@ class ConvVAE(nn.Module):
     - a linear path: each `time_stride` frames (a patch of n_mels × stride values) map to a
       latent frame by one matrix, and back by another. `fit_linear_path` sets them to the
       whitened principal components of the training patches, so training starts from the
-      best linear code there is (PCA), not from noise: on 2 CPU cores a run has ~2,000
+      best linear code there is (PCA), not from noise: on 2 CPU cores a run has ~1,100
       steps, far too few for a deep network to learn pitch from scratch.
     - a deep path (residual conv stacks, dilated, one level per time resolution) whose last
       layers start at zero and learn what the linear code cannot: sharp harmonics, attacks.
