@@ -591,8 +591,8 @@ def change_speed(wave: torch.Tensor, speed: float, sample_rate: int) -> torch.Te
     a sampler does. The honest variation a small set of one-shots can give.
 
     The speed is rounded to a 2 % grid (the source rate a multiple of sample_rate / 50):
-    resampling costs grow with the rates' reduced ratio, and 22050 → 26240 Hz (gcd 10) took
-    seconds per clip and gigabytes where 22050 → 26460 (gcd 4410) takes milliseconds."""
+    resampling costs grow with the rates' reduced ratio: 19624 → 22050 Hz (gcd 2) took 3.5 s
+    for a 3 s clip, where 26460 → 22050 Hz (gcd 4410) takes milliseconds."""
     step = max(1, sample_rate // 50)
     source_rate = max(step, round(sample_rate * speed / step) * step)
     return wave if source_rate == sample_rate else resample(wave, source_rate, sample_rate)
