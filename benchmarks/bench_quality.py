@@ -36,7 +36,7 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from distill.audio import AudioSettings, griffin_lim, log_mel, read_audio
+from distill.audio import AudioSettings, log_mel, read_audio
 from distill.checkpoints import read_metrics
 from distill.data import AUDIO_EXTENSIONS, create_dataset
 from distill.export import export_model
@@ -82,7 +82,7 @@ def score(model_path: Path, clips: list[Path], write: Path | None) -> list[tuple
     for clip in clips:
         wave = read_audio(clip, settings.sample_rate)  # at its own level: nothing is normalised
         made = transform_wave(model, wave, settings, synthesize)
-        ceiling = griffin_lim(log_mel(wave, settings), settings)[: wave.shape[0]]
+        ceiling = synthesize(log_mel(wave, settings))[: wave.shape[0]]
         rows.append((distance(wave, made), distance(wave, ceiling)))
         if write:
             for kind, audio in (("originals", wave), ("model", made), ("ceiling", ceiling)):

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from distill.audio import levels
+
 MR_SIZES = (512, 1024, 2048)
 LSD_FFT, LSD_HOP, LSD_FLOOR_DB, ACTIVE_DB = 2048, 512, -100.0, 60.0
 
@@ -54,8 +56,12 @@ def lsd_active(reference: torch.Tensor, estimate: torch.Tensor) -> float:
     return float(per_frame[active].mean()) if bool(active.any()) else math.nan
 
 
+# The level given to silence (an RMS of 1e-12), so a level error stays a finite number.
+SILENCE_DB = -240.0
+
+
 def rms_db(x: torch.Tensor) -> float:
-    return 20 * math.log10(max(float(x.double().pow(2).mean().sqrt()), 1e-12))
+    return max(levels(x)[1], SILENCE_DB)
 
 
 @dataclass(frozen=True)
