@@ -41,7 +41,8 @@ DEFAULT_SEGMENT_SECONDS = AudioSettings().frames_to_seconds(min(p.segment_frames
 READ_BLOCK_FRAMES = 65536
 SILENCE_WINDOW_FRAMES = 1024  # divides READ_BLOCK_FRAMES, so windows never straddle blocks
 
-OK, WARNING, REJECTED, DUPLICATE = "ok", "warning", "rejected", "duplicate"
+# SKIPPED: not looked at, for its name (see distill.sources); DUPLICATE: same bytes as a clip already in.
+OK, WARNING, REJECTED, DUPLICATE, SKIPPED = "ok", "warning", "rejected", "duplicate", "skipped"
 
 
 def _percent(fraction: float) -> str:

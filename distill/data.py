@@ -15,18 +15,21 @@ after the kept clips, with status "rejected" and `"in_dataset": false`. The next
 replaces that list. A clip whose file has gone missing stays in the manifest but is shown as
 "rejected" (reason: missing) and is not used for training.
 
-Each file is checked by `distill.clips.check_clip` (streamed, never loaded whole); a file
-byte-identical to a clip already in the dataset is skipped as a duplicate. Nothing about one
-file stops the others.
+What is imported: `distill.sources.gather` lists every file given (folders walked) and skips
+some on their name alone (hidden files, macOS metadata, names without an audio extension), the
+same for every door; each other file is checked by `distill.clips.check_clip` (streamed, never
+loaded whole); a file byte-identical to a clip already in the dataset is skipped as a
+duplicate. Every file given gets one `ImportEntry`: kept, rejected or skipped, with why.
+Nothing about one file stops the others.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import hashlib
 import json
-import os
 import random
 import shutil
 import tempfile
@@ -43,7 +46,8 @@ import torch.nn.functional as F
 from distill import DistillError
 from distill.audio import LOG_MEL_FLOOR, AudioSettings, log_mel, read_audio, resample
 from distill.clips import (DEFAULT_SEGMENT_SECONDS, DUPLICATE, HEAVY_CLIPPING_FRACTION, MOSTLY_SILENT_FRACTION, OK,
-                           QUIET_DBFS, REJECTED, WARNING, Clip, _percent, _plural, check_clip)
+                           QUIET_DBFS, REJECTED, SKIPPED, WARNING, Clip, _percent, _plural, check_clip)
+from distill.sources import AUDIO_EXTENSIONS, GivenFile, NamedFile, gather, leaf_name  # noqa: F401 (re-exported)
 from distill.workspace import (Workspace, atomic_path, atomic_write_json, atomic_write_text, file_sha256, read_json,
                                sanitize_filename)
 
@@ -59,9 +63,6 @@ CLIPS_DIR = "clips"
 
 MIN_TRAINING_SECONDS = 30.0  # less usable audio than this gets a warning
 
-# What a folder import picks up; a file named explicitly is always tried, whatever its name.
-AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
-                              ".aifc", ".w64", ".rf64", ".caf", ".au", ".snd"})
 FEATURE_CACHE_VERSION = 1  # bump when distill.audio's decoding or log_mel changes its output
 # Training windows start every segment_frames / 4: each moment of a clip is seen at four
 # positions in the window, which matters with small datasets (validation windows do not overlap).
@@ -212,38 +213,60 @@ class Dataset:
         atomic_write_json(self.folder / MANIFEST_NAME, self._manifest())
 
 
+@dataclass(frozen=True, order=True)  # ordered by file name first, so two doors' lists compare sorted
+class Verdict:
+    """What happened to one file, in the three parts every door shows: the CLI's line, its
+    JSON and the page's upload table are all made of these, so they cannot disagree."""
+
+    file: str  # the name the user knows it by
+    result: str  # "kept" | "kept (with a warning)" | "rejected" | "skipped"
+    details: str  # for a kept file its length, rate and channels (and new name); else why not
+
+
 @dataclass
 class ImportEntry:
-    """What happened to one source file."""
+    """What happened to one file the user gave."""
 
-    source: str  # the path as given (or as found inside a given folder)
-    status: str  # "ok" | "warning" | "rejected" | "duplicate"
+    source: str  # the path as given (or as found inside a given folder; an upload's copy)
+    status: str  # "ok" | "warning" | "rejected" | "duplicate" | "skipped"
     reason: str = ""
     kept_as: str | None = None  # the clip name in the dataset
     clip: Clip | None = None
+    file: str = ""  # the name the user knows it by (default: the source's own name)
+
+    def __post_init__(self) -> None:
+        self.file = self.file or Path(self.source).name
+
+    def verdict(self) -> Verdict:
+        if self.kept_as is not None and self.clip is not None:
+            c = self.clip
+            details = f"{c.duration:.2f} s, {c.sample_rate} Hz, {c.channels} ch"
+            if self.kept_as != self.file.rsplit("/", 1)[-1]:  # (a "/" in `file` is a folder given)
+                details += f", saved as {self.kept_as}"
+            if self.status == WARNING:
+                return Verdict(self.file, "kept (with a warning)", f"{details}; {self.reason}")
+            return Verdict(self.file, "kept", details)
+        return Verdict(self.file, "rejected" if self.status == REJECTED else "skipped", self.reason)
 
     def to_dict(self) -> dict[str, Any]:
-        clip = self.clip
-        return {"source": self.source, "kept_as": self.kept_as, "status": self.status, "reason": self.reason,
+        clip, verdict = self.clip, self.verdict()
+        return {"file": verdict.file, "result": verdict.result, "details": verdict.details,
+                "source": self.source, "kept_as": self.kept_as, "status": self.status, "reason": self.reason,
                 "duration": clip.duration if clip else None, "sample_rate": clip.sample_rate if clip else None,
                 "channels": clip.channels if clip else None}
 
     def describe(self) -> str:
-        """One line for people: `kick.wav: kept (1.20 s, 44100 Hz, 2 ch)`, `notes.txt: rejected: …`."""
-        if self.kept_as is not None and self.clip is not None:
-            c = self.clip
-            renamed = "" if self.kept_as == Path(self.source).name else f" as {self.kept_as}"
-            line = f"{self.source}: kept{renamed} ({c.duration:.2f} s, {c.sample_rate} Hz, {c.channels} ch)"
-            return line + (f", warning: {self.reason}" if self.status == WARNING else "")
-        verb = "skipped" if self.status == DUPLICATE else "rejected"
-        return f"{self.source}: {verb}: {self.reason}"
+        """One line for people: `kick.wav: kept (1.20 s, 44100 Hz, 2 ch)`, `notes.txt: skipped: …`."""
+        v = self.verdict()
+        return f"{v.file}: {v.result} ({v.details})" if self.kept_as is not None else f"{v.file}: {v.result}: {v.details}"
 
 
 @dataclass
 class ImportReport:
+    """One entry per file the user gave, in the order given (folders walked in sorted order)."""
+
     dataset_name: str
     entries: list[ImportEntry] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)  # files in given folders that are not audio by name
     created: bool = False
     dataset: Dataset | None = None  # the dataset after the import (None when a create kept nothing)
 
@@ -259,20 +282,25 @@ class ImportReport:
     def duplicates(self) -> list[ImportEntry]:
         return [e for e in self.entries if e.status == DUPLICATE]
 
+    @property
+    def skipped(self) -> list[ImportEntry]:
+        """Not looked at for their name, and duplicates of clips already in."""
+        return [e for e in self.entries if e.status in (SKIPPED, DUPLICATE)]
+
+    def verdicts(self) -> list[Verdict]:
+        return [e.verdict() for e in self.entries]
+
+    def counts(self) -> str:
+        """`6 kept, 1 rejected, 3 skipped`: the sum is the number of files given."""
+        return f"{len(self.kept)} kept, {len(self.rejected)} rejected, {len(self.skipped)} skipped"
+
     def lines(self) -> list[str]:
-        lines = [e.describe() for e in self.entries]
-        if self.ignored:
-            lines.append(f"ignored {_plural(len(self.ignored), 'file')} without an audio file extension: "
-                         + ", ".join(Path(p).name for p in self.ignored[:5])
-                         + (", …" if len(self.ignored) > 5 else ""))
-        lines.append(f"{len(self.kept)} kept, {len(self.rejected)} rejected, "
-                     f"{_plural(len(self.duplicates), 'duplicate')} skipped")
-        return lines
+        return [e.describe() for e in self.entries] + [self.counts()]
 
     def to_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset_name, "created": self.created,
-                "files": [e.to_dict() for e in self.entries], "ignored": list(self.ignored),
-                "kept": len(self.kept), "rejected": len(self.rejected), "duplicates": len(self.duplicates)}
+                "files": [e.to_dict() for e in self.entries], "kept": len(self.kept),
+                "rejected": len(self.rejected), "skipped": len(self.skipped), "duplicates": len(self.duplicates)}
 
 
 class ImportFailed(DistillError):
@@ -367,47 +395,6 @@ def clip_path(ws: Workspace, dataset: str, clip_name: str) -> Path:
 
 # --- importing -----------------------------------------------------------------------------
 
-def _collect(ws: Workspace, sources: Iterable[str | Path]) -> tuple[list[Path], list[ImportEntry], list[str]]:
-    """Files to try (folders walked recursively, sorted), entries for paths that do not
-    exist, and folder files skipped for not being audio by name."""
-    files: list[Path] = []
-    problems: list[ImportEntry] = []
-    ignored: list[str] = []
-    seen: set[Path] = set()
-    workspace = ws.root.resolve()
-
-    def add(path: Path) -> None:
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            files.append(path)
-
-    for source in sources:
-        path = Path(source).expanduser()
-        if path.is_file():
-            add(path)
-        elif path.is_dir():
-            # Never pull the workspace's own files (previews, generated audio, other datasets)
-            # in through a folder that happens to contain it, unless that folder is inside it.
-            skip_workspace = not path.resolve().is_relative_to(workspace)
-            for folder, subfolders, names in os.walk(path):
-                subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-                if skip_workspace and Path(folder).resolve().is_relative_to(workspace):
-                    subfolders[:] = []
-                    continue
-                for file_name in sorted(names):
-                    if file_name.startswith("."):
-                        continue
-                    file_path = Path(folder) / file_name
-                    if file_path.suffix.lower() in AUDIO_EXTENSIONS:
-                        add(file_path)
-                    else:
-                        ignored.append(str(file_path))
-        else:
-            problems.append(ImportEntry(str(source), REJECTED, "no such file or folder"))
-    return files, problems, ignored
-
-
 def _free_name(folder: Path, name: str, taken: set[str]) -> str:
     """`name`, or `stem-2.ext`, `-3`… (the unique_path scheme), never a file that exists or a
     name already in the manifest; compared case-insensitively so the folder survives a Mac."""
@@ -418,19 +405,21 @@ def _free_name(folder: Path, name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _import_one(source: Path, dataset: Dataset, known: dict[str, str], taken: set[str],
+def _import_one(given: GivenFile, dataset: Dataset, known: dict[str, str], taken: set[str],
                 segment_seconds: float) -> ImportEntry:
+    source = given.path
+    entry = functools.partial(ImportEntry, str(source), file=given.name)
     try:
         digest = file_sha256(source)
     except OSError as exc:
-        return ImportEntry(str(source), REJECTED, f"could not be read ({exc.strerror or exc})")
+        return entry(REJECTED, f"could not be read ({exc.strerror or exc})")
     if digest in known:
-        return ImportEntry(str(source), DUPLICATE, f"same content as {known[digest]}, already in the dataset")
-    clip = check_clip(source, segment_seconds)
-    clip.sha256, clip.added = digest, _now()
+        return entry(DUPLICATE, f"same content as {known[digest]}, already in the dataset")
+    clip = check_clip(source, segment_seconds, name=sanitize_filename(given.own_name, "clip"))
+    clip.sha256, clip.added, clip.source = digest, _now(), given.name
     if not clip.usable:
         dataset.rejected.append(clip)
-        return ImportEntry(str(source), REJECTED, clip.reason, clip=clip)
+        return entry(REJECTED, clip.reason, clip=clip)
     clip.name = _free_name(dataset.clips_dir, clip.name, taken)
     target = dataset.clip_path(clip.name)
     with atomic_path(target) as tmp:
@@ -439,30 +428,34 @@ def _import_one(source: Path, dataset: Dataset, known: dict[str, str], taken: se
     dataset.clips.append(clip)
     known[digest] = clip.name
     taken.add(clip.name.casefold())
-    return ImportEntry(str(source), clip.status, clip.reason, kept_as=clip.name, clip=clip)
+    return entry(clip.status, clip.reason, kept_as=clip.name, clip=clip)
 
 
-def _import(ws: Workspace, dataset: Dataset, sources: Iterable[str | Path], segment_seconds: float,
+def _import(ws: Workspace, dataset: Dataset, sources: Iterable[str | Path | NamedFile], segment_seconds: float,
             report: ImportReport) -> None:
     sources = list(sources)
-    files, problems, report.ignored = _collect(ws, sources)
-    report.entries.extend(problems)
-    if not files and not problems:
-        given = ", ".join(str(s) for s in sources[:3]) + (", …" if len(sources) > 3 else "")
-        found = f" (only files without an audio extension, such as {Path(report.ignored[0]).name})" \
-            if report.ignored else ""
-        raise DistillError(f"no audio files found in {given or 'nothing given'}{found}")
-    dataset.rejected = [Clip(name=Path(e.source).name, status=REJECTED, reason=e.reason, source=e.source)
-                        for e in problems]
+    given = gather(sources, ws.root)
+    if not given:
+        shown = ", ".join(str(s) for s in sources[:3]) + (", …" if len(sources) > 3 else "")
+        raise DistillError(f"no files found in {shown or 'nothing given'}")
+    dataset.rejected = []
     known = {c.sha256: c.name for c in dataset.clips if c.sha256}
     taken = {c.name.casefold() for c in dataset.clips}
     dataset.clips_dir.mkdir(parents=True, exist_ok=True)
-    for source in files:
-        try:
-            entry = _import_one(source, dataset, known, taken, segment_seconds)
-        except Exception as exc:  # one bad file never stops the others
-            entry = ImportEntry(str(source), REJECTED, f"could not be imported ({exc})")
-            dataset.rejected.append(Clip(name=source.name, status=REJECTED, reason=entry.reason, source=source.name))
+    for item in given:
+        if item.refusal is not None:
+            status, reason = item.refusal
+            entry = ImportEntry(str(item.path), status, reason, file=item.name)
+            if status == REJECTED:  # a missing path: `dataset show` lists it with the import's refusals
+                dataset.rejected.append(Clip(name=leaf_name(item.name), status=REJECTED, reason=reason,
+                                             source=item.name))
+        else:
+            try:
+                entry = _import_one(item, dataset, known, taken, segment_seconds)
+            except Exception as exc:  # one bad file never stops the others
+                entry = ImportEntry(str(item.path), REJECTED, f"could not be imported ({exc})", file=item.name)
+                dataset.rejected.append(Clip(name=item.own_name, status=REJECTED, reason=entry.reason,
+                                             source=item.name))
         report.entries.append(entry)
     dataset.last_import = dataset.updated = _now()
 

@@ -100,9 +100,23 @@ def test_unknown_dataset_is_a_one_line_error(ws, capsys):
 
 
 def test_create_json_report(ws, tmp_path, capsys):
+    (tmp_path / "in" / "readme.txt").parent.mkdir(parents=True)
+    (tmp_path / "in" / "readme.txt").write_text("not a sound, by its name")
     code, out, _ = run(capsys, "dataset", "create", "d", str(sources(tmp_path / "in")), "--json",
                        "--workspace", str(ws.root))
     report = json.loads(out)
-    assert code == 0 and report["kept"] == 2 and report["rejected"] == 1
-    assert {f["status"] for f in report["files"]} == {"ok", "rejected"}
+    assert code == 0 and report["kept"] == 2 and report["rejected"] == 1 and report["skipped"] == 1
+    assert {f["status"] for f in report["files"]} == {"ok", "rejected", "skipped"}
+    assert {f["file"]: f["result"] for f in report["files"]} == {
+        "high.flac": "kept", "low.wav": "kept", "notes.wav": "rejected", "readme.txt": "skipped"}
     assert report["dataset"]["name"] == "d"
+
+
+def test_add_of_only_skipped_files_exits_nonzero_and_says_why(ws, tmp_path, capsys):
+    w = ("--workspace", str(ws.root))
+    assert run(capsys, "dataset", "create", "d", str(sources(tmp_path / "in")), *w)[0] == 0
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "readme.txt").write_text("hello")
+    code, out, err = run(capsys, "dataset", "add", "d", str(tmp_path / "more"), *w)
+    assert code == 1 and "readme.txt: skipped: not an audio file by its name (.txt)" in out
+    assert "0 kept, 0 rejected, 1 skipped" in out and "nothing added" in err

@@ -285,23 +285,43 @@ def test_create_where_every_file_is_bad_creates_nothing_and_says_why(ws, tmp_pat
         data.create_dataset(ws, "d", [tmp_path / "a.wav", tmp_path / "b.wav", tmp_path / "missing.wav"])
     assert "a.wav: rejected: not audio" in str(failed.value)
     assert [e.status for e in failed.value.report.entries] == ["rejected"] * 3
-    assert "no such file or folder" in failed.value.report.entries[0].reason
+    assert "no such file or folder" in failed.value.report.entries[2].reason  # in the order given
     assert not ws.dataset_dir("d").exists()
 
 
-def test_folder_import_skips_non_audio_names_hidden_files_and_the_workspace(tmp_path):
+def test_folder_import_skips_non_audio_names_hidden_files_and_the_workspace_and_says_so(tmp_path):
     from distill.workspace import Workspace
 
     home = tmp_path / "home"
     ws = Workspace.open(home / "distill-workspace")
     write_tone(home / "sounds" / "a.wav")
     write_tone(home / "sounds" / ".hidden.wav", freq=300)
+    write_tone(home / "sounds" / "._a.wav", freq=350)  # a real WAV, but named as macOS metadata
+    write_tone(home / ".git" / "x.wav", freq=450)
     (home / "sounds" / "readme.txt").write_text("hello")
     write_tone(ws.experiments_dir / "x" / "previews" / "generated.wav", freq=400)
     write_tone(home / "b.flac", freq=500)
     report = data.create_dataset(ws, "d", [home])
     assert sorted(e.kept_as for e in report.kept) == ["a.wav", "b.flac"]
-    assert [Path(p).name for p in report.ignored] == ["readme.txt"]
+    skipped = {e.file: e.reason for e in report.entries if e.status == "skipped"}
+    assert set(skipped) == {".git/", "distill-workspace/", "sounds/.hidden.wav", "sounds/._a.wav",
+                            "sounds/readme.txt"}
+    assert "hidden folder" in skipped[".git/"] and "workspace" in skipped["distill-workspace/"]
+    assert "hidden file" in skipped["sounds/.hidden.wav"]
+    assert "AppleDouble twin of a.wav" in skipped["sounds/._a.wav"]
+    assert "not an audio file by its name (.txt)" in skipped["sounds/readme.txt"]
+    assert report.counts() == "2 kept, 0 rejected, 5 skipped"
+    assert not data.load_dataset(ws, "d").rejected  # skipped files are no refusal of the dataset's
+
+
+def test_a_file_named_explicitly_gets_the_verdict_it_gets_in_a_folder(ws, tmp_path):
+    write_tone(tmp_path / "in" / "keep.wav")
+    write_tone(tmp_path / "in" / "._keep.wav", freq=300)
+    write_tone(tmp_path / "tone.wav", freq=500).rename(tmp_path / "in" / "tone.dat")  # audio, not by its name
+    folder = data.create_dataset(ws, "a", [tmp_path / "in"]).verdicts()
+    files = data.create_dataset(ws, "b", sorted((tmp_path / "in").iterdir())).verdicts()
+    assert sorted(folder) == sorted(files)
+    assert [v.result for v in sorted(files)] == ["skipped", "kept", "skipped"]
 
 
 def test_manifest_records_every_field_and_is_rebuilt_if_lost(ws, tmp_path):
@@ -468,9 +488,12 @@ def test_example_dataset_is_created_once_on_a_fresh_workspace(ws):
 def test_a_folder_without_audio_is_a_clear_error(ws, tmp_path):
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "readme.txt").write_text("hi")
-    with pytest.raises(DistillError, match=r"no audio files found in .*docs \(only files without an audio "
-                                           r"extension, such as readme.txt\)"):
+    with pytest.raises(DistillError, match=r"not created: no file could be imported: readme.txt: skipped: "
+                                           r"not an audio file by its name \(.txt\)"):
         data.create_dataset(ws, "d", [tmp_path / "docs"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DistillError, match=r"no files found in .*empty"):
+        data.create_dataset(ws, "d", [tmp_path / "empty"])
     assert data.list_datasets(ws) == []
 
 

@@ -6,6 +6,7 @@ from a fixture that reuses what an earlier test made, or makes it through the en
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import urllib.request
@@ -112,6 +113,88 @@ def test_upload_keeps_good_clips_and_lists_the_bad_one_with_its_reason(app, clip
     # the dataset now exists with its 6 clips; the clip table says so
     _, table, totals, *_ = client.predict("uploaded", api_name="/show_dataset")
     assert len(table["data"]) == 6 and "6 clips" in totals
+
+
+def browser_upload(url: str, paths: list[Path]) -> list[dict]:
+    """Upload files as the page does: Gradio keeps each under a cleaned-up name, and the file
+    data the page sends on carries the name the file had (gradio_client would clean that too)."""
+    import httpx
+
+    handles = [open(p, "rb") for p in paths]
+    try:
+        response = httpx.post(f"{url.rstrip('/')}/gradio_api/upload",
+                              files=[("files", (p.name, h)) for p, h in zip(paths, handles)], timeout=60)
+    finally:
+        for handle in handles:
+            handle.close()
+    response.raise_for_status()
+    return [{"path": stored, "orig_name": p.name, "meta": {"_type": "gradio.FileData"}}
+            for p, stored in zip(paths, response.json())]
+
+
+def call_as_a_browser(url: str, api_name: str, *data) -> list:
+    """An event through Gradio's HTTP API with raw file data (see browser_upload); its outputs."""
+    import httpx
+
+    base = f"{url.rstrip('/')}/gradio_api/call/{api_name}"
+    event = httpx.post(base, json={"data": list(data)}, timeout=60).raise_for_status().json()["event_id"]
+    with httpx.stream("GET", f"{base}/{event}", timeout=120) as stream:
+        kind = None
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                kind = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and kind in ("complete", "error"):
+                payload = json.loads(line.split(":", 1)[1])
+                if kind == "error":
+                    raise AssertionError(f"{api_name} failed: {payload}")
+                return payload
+    raise AssertionError(f"{api_name} gave no result")
+
+
+def odd_folder(folder: Path) -> Path:
+    """A new user's folder as it comes: clips, their macOS metadata twins, a name that holds a
+    Windows path, Finder and notes files, a text file called .wav, silence, a duplicate, a clip
+    without an extension."""
+    import shutil
+
+    import numpy as np
+    import soundfile as sf
+    from conftest import write_tone
+
+    write_tone(folder / "alarm_clock.wav", freq=330)
+    write_tone(folder / "LOUD.WAV", freq=550, amplitude=0.9)
+    write_tone(folder.parent / "evil.wav", freq=440).rename(folder / "..\\evil.wav")
+    write_tone(folder.parent / "kick.wav", freq=60).rename(folder / "kick")
+    shutil.copyfile(folder / "alarm_clock.wav", folder / "alarm copy.wav")
+    sf.write(str(folder / "silence.wav"), np.zeros(8000), 22050)
+    (folder / "._alarm_clock.wav").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(64))
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + bytes(64))
+    (folder / "readme.txt").write_text("my sounds\n")
+    (folder / "notes.wav").write_text("not a sound\n")
+    return folder
+
+
+def test_the_cli_and_the_upload_give_every_file_of_an_odd_folder_the_same_verdict(app, tmp_path, capsys):
+    from distill.cli import main
+
+    ws, client = app
+    folder = odd_folder(tmp_path / "odd")
+    files = sorted(folder.iterdir())
+    assert main(["--workspace", str(ws.root), "dataset", "create", "door-cli", str(folder), "--json"]) == 0
+    by_cli = sorted([f["file"], f["result"], f["details"]] for f in json.loads(capsys.readouterr().out)["files"])
+    results, summary, *_ = call_as_a_browser(client.src, "upload_clips", None, "door-page", browser_upload(client.src, files))
+    by_page = sorted(results["data"])
+
+    assert by_page == by_cli
+    assert sorted(row[0] for row in by_page) == sorted(p.name for p in files)  # every file, by its own name
+    verdicts = {row[0]: (row[1], row[2]) for row in by_page}
+    assert verdicts["..\\evil.wav"][0] == "kept" and "saved as evil.wav" in verdicts["..\\evil.wav"][1]
+    assert verdicts["._alarm_clock.wav"] == ("skipped", "macOS metadata (the AppleDouble twin of alarm_clock.wav), "
+                                                        "not audio")
+    assert verdicts[".DS_Store"][0] == verdicts["readme.txt"][0] == verdicts["kick"][0] == "skipped"
+    assert verdicts["notes.wav"][0] == verdicts["silence.wav"][0] == "rejected"
+    assert verdicts["alarm_clock.wav"][1].startswith("same content as alarm copy.wav")
+    assert "3 kept, 2 rejected, 5 skipped" in summary
 
 
 def test_upload_to_a_picked_dataset_adds_and_remove_takes_out(app, dataset, clips, tmp_path):

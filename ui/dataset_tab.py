@@ -13,6 +13,7 @@ import pandas as pd
 from distill import DistillError
 from distill.data import (ImportFailed, ImportReport, add_clips, clip_path, create_dataset, list_datasets,
                           load_dataset, remove_clips)
+from distill.sources import NamedFile
 from distill.workspace import Workspace
 from ui.common import clock, handle_errors
 
@@ -47,43 +48,39 @@ def totals_markdown(ws: Workspace, name: str | None) -> str:
     return line + "".join(f"\n- ⚠ {w}" for w in summary.warnings)
 
 
+# Problems first: with many files, the ones that need attention must not hide below the fold.
+_RESULT_ORDER = {"rejected": 0, "skipped": 1, "kept (with a warning)": 2, "kept": 3}
+
+
 def report_frame(report: ImportReport) -> pd.DataFrame:
-    """One row per uploaded file: kept (as what, how long) or refused (and why)."""
-    rows = []
-    for entry in report.entries:
-        source = Path(entry.source).name
-        if entry.kept_as is not None and entry.clip is not None:
-            c = entry.clip
-            result = "kept (with a warning)" if entry.status == "warning" else "kept"
-            details = f"{c.duration:.2f} s, {c.sample_rate} Hz, {c.channels} ch"
-            if entry.kept_as != source:
-                details += f", saved as {entry.kept_as}"
-            if entry.reason:
-                details += f"; {entry.reason}"
-        else:
-            result = "skipped (duplicate)" if entry.status == "duplicate" else "rejected"
-            details = entry.reason
-        rows.append([source, result, details])
-    rows += [[Path(p).name, "ignored", "not an audio file name"] for p in report.ignored]
-    # Problems first: with many files, the ones that need attention must not hide below the fold.
-    order = {"rejected": 0, "skipped (duplicate)": 1, "ignored": 2, "kept (with a warning)": 3, "kept": 4}
-    rows.sort(key=lambda row: order.get(row[1], 5))
+    """One row per uploaded file, the engine's verdict as it is (the CLI prints the same)."""
+    rows = [[v.file, v.result, v.details] for v in report.verdicts()]
+    rows.sort(key=lambda row: _RESULT_ORDER.get(row[1], len(_RESULT_ORDER)))
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
 def report_markdown(report: ImportReport) -> str:
-    parts = [f"**{len(report.kept)} kept**", f"**{len(report.rejected)} rejected**"]
-    if report.duplicates:
-        parts.append(f"{len(report.duplicates)} duplicate")
     verb = "Created" if report.created else "Added to"
-    return f"{verb} *{report.dataset_name}*: " + ", ".join(parts)
+    return f"{verb} *{report.dataset_name}*: **{report.counts()}**"
+
+
+def uploaded_files(payload: list[dict[str, Any]] | None) -> list[NamedFile]:
+    """Gradio's raw file data (the upload event runs with preprocess=False) → each file with the
+    name it had on the user's disk. Gradio keeps its copy under a changed name (`..\\evil.wav`
+    becomes `..evil.wav`): judged by that name, an upload could get another verdict than the
+    same file through the CLI. Gradio has checked by now that every path is one of its uploads."""
+    files = []
+    for item in payload or []:
+        path = Path(item["path"])
+        files.append(NamedFile(path, str(item.get("orig_name") or path.name)))
+    return files
 
 
 def import_files(ws: Workspace, selected: str | None, new_name: str | None,
-                 files: list[str] | None) -> tuple[ImportReport, str | None]:
+                 files: list[str | NamedFile] | None) -> tuple[ImportReport, str | None]:
     """Create `new_name` from the files, or add them to `selected`. Returns the report and a
     warning to show (None when every file was kept). A file that fails never stops the others."""
-    paths = [str(f) for f in (files or [])]
+    paths = [f if isinstance(f, NamedFile) else str(f) for f in (files or [])]
     if not paths:
         raise DistillError("drop one or more audio files to upload")
     new_name = (new_name or "").strip()
@@ -97,8 +94,8 @@ def import_files(ws: Workspace, selected: str | None, new_name: str | None,
     except ImportFailed as failed:
         return failed.report, str(failed)
     warning = None
-    if report.rejected:
-        warning = f"{len(report.rejected)} of {len(report.entries)} files were rejected: see the upload results"
+    if len(report.kept) < len(report.entries):
+        warning = f"Of {len(report.entries)} files: {report.counts()} (the upload results say why)"
     return report, warning
 
 
@@ -154,8 +151,8 @@ def build(ws: Workspace) -> DatasetTab:
         return views(name)
 
     @handle_errors
-    def upload_clips(name: str | None, new: str | None, files: list[str] | None):
-        report, warning = import_files(ws, name, new, files)
+    def upload_clips(name: str | None, new: str | None, files: list[dict[str, Any]] | None):
+        report, warning = import_files(ws, name, new, uploaded_files(files))
         if warning:
             gr.Warning(warning)
         target = report.dataset.name if report.dataset is not None else name
@@ -183,8 +180,10 @@ def build(ws: Workspace) -> DatasetTab:
         gr.Info(f"Removed {len(chosen)} clip{'s' if len(chosen) != 1 else ''} from {name}")
         return views(name)
 
+    # preprocess=False: the handler needs each upload's original name (see uploaded_files).
     upload.upload(upload_clips, [dataset, new_name, upload],
-                  [upload_results, upload_summary, upload, new_name] + view_outputs, api_name="upload_clips")
+                  [upload_results, upload_summary, upload, new_name] + view_outputs, api_name="upload_clips",
+                  preprocess=False)
     dataset.input(refresh, [dataset], view_outputs, api_name="show_dataset")
     refresh_button.click(refresh, [dataset], view_outputs, api_visibility="private")
     selected.change(play, [dataset, selected], [player], api_visibility="private", show_progress="hidden")

@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
     create = actions.add_parser("create", parents=[common], help="a new dataset from files and folders",
                                 description="Create a dataset from audio files and folders (searched "
-                                            "recursively). Unusable files are reported and left out.")
+                                            "recursively). Every file is listed with what happened to it: "
+                                            "kept, rejected or skipped, and why.")
     create.add_argument("name", help="dataset name")
     create.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
     create.add_argument("--json", action="store_true", help="print the import report as JSON")
@@ -94,8 +95,10 @@ def _create(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     report = data.add_clips(workspace_from(args), args.name, args.paths)
     _report(report, args.json)
-    if not report.kept and report.rejected:
-        print(f"error: nothing added to {report.dataset_name!r}: every file was rejected", file=sys.stderr)
+    # Files already in the dataset are no failure; nothing usable among the files given is.
+    if not report.kept and len(report.duplicates) < len(report.entries):
+        print(f"error: nothing added to {report.dataset_name!r}: no file could be imported (reasons above)",
+              file=sys.stderr)
         return 1
     return 0
 
