@@ -28,6 +28,7 @@ from distill import catalog, generate, transform  # noqa: E402
 from distill.audio import AudioSettings  # noqa: E402
 from distill.model import PRESETS, ConvVAE  # noqa: E402
 from distill.modelfile import ModelFile, analyse_latents, load_model_file, new_metadata, save_model_file  # noqa: E402
+from distill.trajectories import build_bank  # noqa: E402
 from distill.workspace import Workspace  # noqa: E402
 
 
@@ -36,8 +37,13 @@ def model_file(path: Path, preset: str, seed: int = 0) -> ModelFile:
     torch.manual_seed(seed)
     model = ConvVAE(config).eval()
     segments = torch.randn(64, config.n_mels, config.segment_frames) * 2 - 6
+    analysis = analyse_latents(model, segments)
+    # Clip trajectories as an export stores them: 20 one-shots of 1-3 s (mel frames at 22.05 kHz / 256).
+    clips = [(f"clip{i}.wav", torch.randn(config.n_mels, 86 + 9 * i) - 6 - torch.linspace(0, 6, 86 + 9 * i))
+             for i in range(20)]
+    analysis["trajectories"] = build_bank(model, clips, AudioSettings(), -20.0).to_plain()
     return ModelFile(path=path, model_config=config, audio_settings=AudioSettings(), state=model.state_dict(),
-                     analysis=analyse_latents(model, segments),
+                     analysis=analysis,
                      metadata=new_metadata(path.stem, dataset={"name": f"set {seed % 17}", "clips": 10,
                                                               "total_seconds": 30.0}, epochs_trained=10,
                                            train_loss=0.5, val_loss=0.6),

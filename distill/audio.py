@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+import torch.nn.functional as F
 import torchaudio.functional as AF
 import torchaudio.transforms as T
 
@@ -134,6 +135,20 @@ def levels(wave: np.ndarray | torch.Tensor) -> tuple[float, float]:
 
 def to_dbfs(amplitude: float) -> float:
     return 20 * math.log10(amplitude) if amplitude > 0 else -math.inf
+
+
+def loudness_lufs(wave: torch.Tensor, sample_rate: int) -> float:
+    """Integrated loudness (ITU-R BS.1770, K-weighted and gated) of a mono wave, in LUFS.
+    A sound shorter than one 400 ms gating block is measured padded with silence (the gate
+    leaves the padding out); one that the gate finds silent throughout reads as its RMS in
+    dBFS, so a quiet sound still has a level to match."""
+    wave = wave.detach().float().cpu().reshape(-1)
+    block = math.ceil(0.4 * sample_rate)
+    padded = F.pad(wave, (0, max(0, block - wave.shape[0])))
+    value = float(AF.loudness(padded[None], sample_rate))
+    if math.isfinite(value):
+        return value
+    return levels(wave)[1] if wave.abs().max() > 0 else -math.inf
 
 
 WAV_SUBTYPES = {16: "PCM_16", 24: "PCM_24"}

@@ -7,15 +7,17 @@ writes one self-contained model file. Nothing here trains: it is a snapshot of a
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from distill import DistillError
-from distill.audio import AudioSettings, resolve_device
+from distill.audio import AudioSettings, loudness_lufs, read_audio, resolve_device
 from distill.model import ConvVAE, ModelConfig
 from distill.modelfile import ModelFile, analyse_latents, new_metadata, save_model_file, target_path
+from distill.trajectories import TrajectoryBank, build_bank
 from distill.workspace import Workspace
 
 
@@ -49,6 +51,25 @@ def training_segments(ws: Workspace, dataset: str, settings: AudioSettings, conf
     return torch.cat(parts), data.fingerprint
 
 
+def trajectory_bank(ws: Workspace, dataset: str, model: ConvVAE, settings: AudioSettings) -> TrajectoryBank:
+    """Every usable clip of `dataset`, from its onset, encoded whole (what generation builds
+    new sounds from), with the clips' median loudness (what a sample pack is matched to)."""
+    from distill.data import cached_log_mel, load_dataset, trim_onset
+
+    ds = load_dataset(ws, dataset)
+    clips, loudness = [], []
+    for clip in ds.usable_clips:
+        path = ds.clip_path(clip.name)
+        mel, _ = cached_log_mel(ws, path, clip.sha256, settings)
+        clips.append((clip.name, trim_onset(mel)))
+        loudness.append(loudness_lufs(read_audio(path, settings.sample_rate), settings.sample_rate))
+    if not clips:
+        raise DistillError(f"dataset {dataset!r} has no usable clips to describe")
+    finite = sorted(v for v in loudness if math.isfinite(v))
+    median = finite[len(finite) // 2] if finite else -23.0
+    return build_bank(model, clips, settings, median)
+
+
 def export_model(ws: Workspace, experiment: str, name: str | None = None, checkpoint: str = "best",
                  overwrite: bool = False, device: str = "auto") -> Path:
     """Write `<models>/<name>.distillgan` from `experiment`'s `checkpoint` (best | last |
@@ -80,6 +101,7 @@ def export_model(ws: Workspace, experiment: str, name: str | None = None, checkp
     analysis = analyse_latents(model, segments)
     analysis["dataset_fingerprint"] = fingerprint
     analysis["matches_training_data"] = fingerprint == ckpt.get("dataset_fingerprint")
+    analysis["trajectories"] = trajectory_bank(ws, dataset, model, settings).to_plain()
 
     metrics = ckpt.get("metrics") or {}
     metadata = new_metadata(

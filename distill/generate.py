@@ -1,50 +1,109 @@
-"""New sounds from a saved model.
+"""New sounds from a saved model: random ones, variations of a clip, and morphs.
 
-The model's latent is a sequence along time: one latent frame per `time_stride` mel frames.
-A new sound is such a sequence drawn where the training latent frames are (the model file's
-`analysis`: per-dimension mean and spread of every non-silent training latent frame), never
-from N(0, I): with a small β the two are far apart. It is a smooth walk through that region:
-anchor latents every `ANCHOR_SECONDS`, blended with cos/sin weights (which keeps the spread
-of the blend equal to that of the anchors), one point per latent frame. The decoder is
-convolutional, so the whole sequence is decoded in one `decode_long` call (equal to one pass:
-no chunk joins to cross-fade), and the whole mel is inverted once (`distill.synthesis`: the
-model's vocoder, or Griffin-Lim), so nothing clicks at a seam.
+A sound is a latent trajectory (`distill.trajectories`) made from the training clips' own
+onset-aligned trajectories, decoded in one `decode_long` call (equal to one pass: no chunk
+joins to cross-fade) and inverted once (`distill.synthesis`: the model's vocoder or
+Griffin-Lim), so nothing clicks at a seam. Three modes share that path:
 
-Sound `i` of a batch uses seed `seed + i`, so any one sound can be made again on its own.
+- random: a training clip (temperature 0: the most typical), blended with 1-2 of its
+  nearest clips and moved a little along the data's main directions (temperature: how far);
+- variation: the same around a given clip or file, `distance` growing from close to far;
+- morph: the onset-aligned blend from A to B in steps (each a whole sound).
+
+A sound comes out at the level its trajectory says (the clips' own levels), never
+peak-normalised; a peak above full scale is turned down to -0.1 dBFS. Sound `i` of a batch
+uses seed `seed + i`, and `SoundSpec` holds everything needed to make one again.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from distill import DistillError
-from distill.audio import MAX_SECONDS, levels, normalize_peak, write_wav
-from distill.model import ConvVAE, latent_frames
-from distill.modelfile import ModelFile, open_model
+from distill.audio import LOG_MEL_FLOOR, MAX_SECONDS, levels, log_mel, loudness_lufs, read_audio, write_wav
+from distill.modelfile import ModelFile, OpenModel, open_model
 from distill.synthesis import Synthesizer, fit_length
+from distill.trajectories import Generator, Recipe, Trajectory, TrajectoryBank, encode_trajectory, morph
 from distill.workspace import Workspace, sanitize_filename, unique_path, wav_name
 
-# A new anchor latent every this many seconds of a long sound: the pace of the walk.
-ANCHOR_SECONDS = 2.0
-FADE_SECONDS = 0.005  # a raised-cosine fade at both ends, so the file itself starts and ends at 0
+MODES = ("random", "variation", "morph")
+FADE_IN_SECONDS = 0.002  # the file starts at 0; short enough to keep the attack
+RELEASE_SECONDS = 0.05  # a sound cut while it still sounds ends in this fade, not a click
+TAIL_FRAMES = 8  # mel frames inverted past the last one above the floor (the STFT window's reach)
+CEILING = 10 ** (-0.1 / 20)  # -0.1 dBFS: a louder peak is turned down to this
+GENERATED_SOURCE = "seed:"  # a morph end or a variation source given as a generated sound: seed:N
+
+
+@dataclass(frozen=True)
+class SoundSpec:
+    """Everything that decides one sound, given the model file: what `pack.json` stores.
+
+    temperature: random mode's wildness; a variation's distance from its source.
+    like: a variation's source; morph: (A, B) with position 0..1 between them. A source is a
+    training clip's name, an audio file's path, or `seed:N` (random sound N of the model).
+    duration: seconds; None = the default (the dataset's median clip length; a variation is
+    as long as its source, a morph step between its ends' lengths)."""
+
+    mode: str = "random"
+    seed: int = 0
+    duration: float | None = None
+    temperature: float = 1.0
+    like: str | None = None
+    morph: tuple[str, str] | None = None
+    position: float = 0.0
+    offsets: dict[int, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["morph"] = list(self.morph) if self.morph else None
+        values["offsets"] = {str(k): v for k, v in self.offsets.items()}
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "SoundSpec":
+        known = {k: values[k] for k in cls.__dataclass_fields__ if k in values}
+        if known.get("morph"):
+            known["morph"] = tuple(known["morph"])
+        known["offsets"] = {int(k): float(v) for k, v in (known.get("offsets") or {}).items()}
+        return cls(**known)
+
 
 @dataclass(frozen=True)
 class GeneratedSound:
     path: Path
-    seed: int
+    spec: SoundSpec
+    recipe: str  # which clips, in what shares
     seconds: float
-    peak_dbfs: float  # of the written (peak-normalised) file
+    peak_dbfs: float  # of the written file
     rms_dbfs: float
+
+    @property
+    def seed(self) -> int:
+        return self.spec.seed
 
 
 def generated_dir(ws: Workspace, model_name: str) -> Path:
     return ws.generated_dir / sanitize_filename(model_name, "model")
+
+
+def trajectory_bank(model_file: ModelFile) -> TrajectoryBank:
+    """The model's training-clip trajectories, or a clear error for a file exported before
+    whole-sound generation."""
+    plain = model_file.analysis.get("trajectories")
+    if not isinstance(plain, dict):
+        raise DistillError(f"{model_file.path.name} was exported before Distill made whole sounds: export it "
+                           "again from its experiment (`distill export EXPERIMENT`) to generate with it")
+    try:
+        return TrajectoryBank.from_plain(plain)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise DistillError(f"{model_file.path.name} is damaged: its clip trajectories do not read ({exc})") from None
 
 
 # -- latents ------------------------------------------------------------------------------
@@ -63,110 +122,238 @@ def offset_vector(analysis: dict, offsets: dict[int, float] | None, latent_dim: 
     return vector
 
 
-def latent_walk(analysis: dict, n_frames: int, frames_per_anchor: int, generator: torch.Generator,
-                temperature: float = 1.0, offset: torch.Tensor | None = None) -> torch.Tensor:
-    """(n_frames, D) latent frames: a smooth path through where the training latent frames
-    are. The first frame sits on the first anchor, and anchor j is the same for any length,
-    so a sound's start does not depend on how long it is."""
-    mean, spread = analysis["latent_mean"].float(), analysis["latent_std"].float()
-    n_anchors = (n_frames - 1) // frames_per_anchor + 2
-    # One draw per anchor, in order: anchor j is the same for any length of sound.
-    anchors = torch.stack([torch.randn(mean.shape, generator=generator) for _ in range(n_anchors)])
-    position = torch.arange(n_frames, dtype=torch.float32) / frames_per_anchor
-    index = position.floor().long()
-    t = (position - index).unsqueeze(1) * (math.pi / 2)
-    unit = torch.cos(t) * anchors[index] + torch.sin(t) * anchors[index + 1]
-    latents = mean + temperature * spread * unit
-    return latents if offset is None else latents + offset
+class Studio:
+    """One opened model, ready to make sounds: its bank, its synthesizer, and the sources
+    (clips, files, generated sounds) it has encoded so far."""
+
+    def __init__(self, opened: OpenModel, synthesize: Synthesizer):
+        self.opened, self.synthesize = opened, synthesize
+        self.file, self.model = opened.file, opened.network
+        self.settings, self.config = self.file.audio_settings, self.file.model_config
+        self.bank = trajectory_bank(self.file)
+        self.generator = Generator(self.bank, self.file.analysis, self.settings, self.config.time_stride)
+        self._sources: dict[str, tuple[Trajectory, str]] = {}
+        self._loudness: dict[str, float] = {}
+
+    def seconds_to_latents(self, seconds: float) -> int:
+        frames = math.ceil(round(seconds * self.settings.sample_rate) / self.settings.hop_length) + 1
+        return math.ceil(frames / self.config.time_stride)
+
+    def latents_to_seconds(self, latents: int) -> float:
+        return self.settings.frames_to_seconds(latents * self.config.time_stride)
+
+    def source(self, ref: str) -> tuple[Trajectory, str]:
+        """(trajectory, a short label) of a training clip name, an audio file or `seed:N`."""
+        if ref not in self._sources:
+            self._sources[ref] = self._load_source(ref)
+        return self._sources[ref]
+
+    def _load_source(self, ref: str) -> tuple[Trajectory, str]:
+        from distill.data import trim_onset
+
+        if ref in self.bank.names:
+            return self.bank.trajectories[self.bank.index(ref)], Path(ref).stem
+        if ref.startswith(GENERATED_SOURCE):
+            try:
+                seed = int(ref[len(GENERATED_SOURCE):])
+            except ValueError:
+                raise DistillError(f"{ref!r}: write a generated sound as seed:N, e.g. seed:42") from None
+            trajectory, _ = self.trajectory(SoundSpec(seed=seed))
+            return trajectory, f"seed{seed}"
+        path = Path(ref).expanduser()
+        if not path.is_file():
+            raise DistillError(f"{ref!r} is neither a training clip of this model nor an audio file "
+                               f"(training clips: {', '.join(self.bank.names[:4])}{', …' if len(self.bank) > 4 else ''})")
+        wave = read_audio(path, self.settings.sample_rate)
+        if wave.abs().max() <= 0:
+            raise DistillError(f"{path.name} is silent: there is nothing to vary or morph")
+        mel = trim_onset(log_mel(wave, self.settings))
+        return encode_trajectory(self.model, mel), path.stem
+
+    def seconds(self, spec: SoundSpec) -> float:
+        """How long `spec`'s sound is: its duration, else the dataset's median clip length
+        (random), its source's length (variation), or between its ends' lengths (morph)."""
+        if spec.duration is not None:
+            return float(spec.duration)
+        if spec.mode == "variation" and spec.like:
+            return self.latents_to_seconds(self.source(spec.like)[0].frames)
+        if spec.mode == "morph" and spec.morph and len(spec.morph) == 2:
+            a, b = (self.latents_to_seconds(self.source(ref)[0].frames) for ref in spec.morph)
+            return (1 - spec.position) * a + spec.position * b
+        return self.bank.median_seconds
+
+    def trajectory(self, spec: SoundSpec) -> tuple[Trajectory, Recipe]:
+        """The latent trajectory of `spec`, covering `seconds(spec)`."""
+        generator = torch.Generator().manual_seed(int(spec.seed))
+        frames = self.seconds_to_latents(self.seconds(spec))
+        if spec.mode == "random":
+            made, recipe = self.generator.random(spec.temperature, frames, spec.seed, generator)
+        elif spec.mode == "variation":
+            if not spec.like:
+                raise DistillError("a variation needs a source: a training clip, a file or seed:N")
+            source, label = self.source(spec.like)
+            made, recipe = self.generator.variation(source, label, spec.temperature, frames, generator)
+        elif spec.mode == "morph":
+            if not spec.morph or len(spec.morph) != 2:
+                raise DistillError("a morph needs two sources, A and B")
+            (a, label_a), (b, label_b) = self.source(spec.morph[0]), self.source(spec.morph[1])
+            made = morph(a, b, spec.position, frames, self.bank, generator)
+            recipe = Recipe((label_a, label_b), (round(1 - spec.position, 4), round(spec.position, 4)))
+        else:
+            raise DistillError(f"unknown mode {spec.mode!r}: choose one of {', '.join(MODES)}")
+        if spec.offsets:
+            activity = ((made.level_db + 60.0) / 60.0).clamp(0, 1)
+            shift = offset_vector(self.file.analysis, spec.offsets, self.config.latent_dim)
+            made = Trajectory(made.latents + shift[:, None] * activity, made.level_db)
+        return made, recipe
+
+    def render(self, spec: SoundSpec) -> tuple[np.ndarray, torch.Tensor, Recipe]:
+        """(waveform float32 at the model's level, the log-mel it was made from, recipe)."""
+        trajectory, recipe = self.trajectory(spec)
+        wave, mel = self._decode(trajectory, self.seconds(spec))
+        if spec.mode == "morph" and 0 < spec.position < 1:
+            wave = self._between_levels(wave, spec)
+        return wave, mel, recipe
+
+    def _between_levels(self, wave: np.ndarray, spec: SoundSpec) -> np.ndarray:
+        """A morph step at the loudness between its ends' (in dB, by position). Decoded as it
+        is, the middle of a morph between two notes is much quieter than either (their
+        partials do not line up, and the latent blend averages the spectra in the log domain)."""
+        ends = [self._source_loudness(ref) for ref in spec.morph or ()]
+        now = loudness_lufs(torch.from_numpy(wave), self.settings.sample_rate)
+        if len(ends) != 2 or not all(math.isfinite(v) for v in (*ends, now)):
+            return wave
+        target = (1 - spec.position) * ends[0] + spec.position * ends[1]
+        return (wave * np.float32(10 ** ((target - now) / 20))).astype(np.float32)
+
+    def _source_loudness(self, ref: str) -> float:
+        if ref not in self._loudness:
+            source, _ = self.source(ref)
+            seconds = self.latents_to_seconds(source.frames)
+            self._loudness[ref] = loudness_lufs(torch.from_numpy(self._decode(source, seconds)[0]),
+                                                self.settings.sample_rate)
+        return self._loudness[ref]
+
+    def _decode(self, trajectory: Trajectory, seconds: float) -> tuple[np.ndarray, torch.Tensor]:
+        n_samples = round(seconds * self.settings.sample_rate)
+        total_frames = math.ceil(n_samples / self.settings.hop_length) + 1
+        device = next(self.model.parameters()).device
+        mel = self.model.decode_long(trajectory.latents.to(device), total_frames).float().cpu()
+        # Frames after the sound has died away (a one-shot shorter than the sound asked for)
+        # are silence: they are not inverted, the wave is padded with zeros instead.
+        sounding = (mel > LOG_MEL_FLOOR + 1.0).any(dim=0).nonzero()
+        end = min(mel.shape[1], int(sounding[-1]) + 1 + TAIL_FRAMES) if sounding.numel() else 1
+        wave = fit_length(self.synthesize(mel[:, :end]), n_samples).numpy().astype(np.float32)
+        return _fade(wave, self.settings.sample_rate), mel
 
 
-# -- the whole sound ----------------------------------------------------------------------
-
-def _fade(wave: np.ndarray, samples: int) -> np.ndarray:
-    samples = min(samples, wave.shape[0] // 2)
-    if samples > 0:
-        ramp = (0.5 - 0.5 * np.cos(np.pi * np.arange(samples) / samples)).astype(np.float32)
-        wave[:samples] *= ramp
-        wave[-samples:] *= ramp[::-1]
+def _fade(wave: np.ndarray, sample_rate: int) -> np.ndarray:
+    """A 2 ms fade-in (the file starts at 0, the attack stays) and a 50 ms release (at most
+    a tenth of the sound) so a sound cut while sounding does not click."""
+    fade_in = min(round(FADE_IN_SECONDS * sample_rate), wave.shape[0] // 2)
+    release = min(round(RELEASE_SECONDS * sample_rate), wave.shape[0] // 10)
+    for samples, part in ((fade_in, slice(0, fade_in)), (release, slice(wave.shape[0] - release, None))):
+        if samples > 0:
+            ramp = (0.5 - 0.5 * np.cos(np.pi * np.arange(samples) / samples)).astype(np.float32)
+            wave[part] *= ramp if part.start == 0 else ramp[::-1]
     return wave
 
 
-def render(model_file: ModelFile, model: ConvVAE, seed: int, duration: float | None = None,
-           temperature: float = 1.0, offsets: dict[int, float] | None = None,
-           synthesize: Synthesizer | None = None) -> tuple[np.ndarray, torch.Tensor]:
-    """One sound: (waveform float32, the log-mel it was made from). `duration` None → one
-    training segment. `synthesize` defaults to the model's own (its vocoder if it has one);
-    pass one to reuse its loaded vocoder across sounds, or to force Griffin-Lim."""
-    config, settings = model_file.model_config, model_file.audio_settings
-    device = next(model.parameters()).device
-    seconds = settings.frames_to_seconds(config.segment_frames) if duration is None else float(duration)
-    n_samples = round(seconds * settings.sample_rate)
-    # center=True framing: frames-1 hops of audio, so one frame more than the length needs.
-    total_frames = math.ceil(n_samples / settings.hop_length) + 1
-    frames_per_anchor = max(1, round(settings.seconds_to_frames(ANCHOR_SECONDS) / config.time_stride))
-    generator = torch.Generator().manual_seed(int(seed))
-    offset = offset_vector(model_file.analysis, offsets, config.latent_dim)
-    walk = latent_walk(model_file.analysis, latent_frames(total_frames, config), frames_per_anchor, generator,
-                       temperature, offset)
-    log_mel = model.decode_long(walk.T.contiguous().to(device), total_frames).float().cpu()
-    synthesize = synthesize or Synthesizer.for_model(model_file, device)
-    wave = fit_length(synthesize(log_mel), n_samples).numpy().astype(np.float32)
-    return _fade(wave, round(FADE_SECONDS * settings.sample_rate)), log_mel
+def under_ceiling(wave: np.ndarray) -> np.ndarray:
+    """`wave`, turned down to -0.1 dBFS if its peak is above that (never up)."""
+    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+    return (wave * (CEILING / peak)).astype(np.float32) if peak > CEILING else wave
 
 
-def _file_name(model_name: str, seed: int, duration: float | None, temperature: float,
-               offsets: dict[int, float] | None) -> str:
-    parts = [sanitize_filename(model_name, "model"), f"seed{seed}"]
-    if temperature != 1.0:
-        parts.append(f"t{temperature:g}")
-    parts += [f"pc{k}{v:+g}" for k, v in sorted((offsets or {}).items()) if v]
-    if duration is not None:
-        parts.append(f"{duration:g}s")
-    return wav_name(*parts)
+# -- batches ------------------------------------------------------------------------------
 
-
-def generate_sounds(ws: Workspace, model: str | Path, n: int = 4, seed: int | None = None,
-                    duration: float | None = None, temperature: float = 1.0,
-                    offsets: dict[int, float] | None = None, griffin_lim: bool = False, bits: int = 16,
-                    out_dir: str | Path | None = None, device: str = "auto") -> list[GeneratedSound]:
-    """Make `n` sounds with `model` (a catalog name or a path) and write them as WAVs to
-    `out_dir` (default `<workspace>/generated/<model>/`). `seed` None picks one; sound i uses
-    seed + i. `offsets` maps a principal direction (1 = pc1) to a shift in units of spread."""
+def batch_specs(n: int, seed: int, mode: str = "random", duration: float | None = None, temperature: float = 1.0,
+                like: str | None = None, morph_ends: tuple[str, str] | None = None,
+                offsets: dict[int, float] | None = None) -> list[SoundSpec]:
+    """The specs of one batch. random: seeds seed..seed+n-1. variation: sound i at distance
+    temperature·(i+1)/n (close to far), seed + i. morph: n steps from A (0) to B (1), one
+    seed for all (the same splice choices at every step)."""
     if n < 1:
         raise DistillError("the number of sounds must be at least 1")
     if temperature < 0 or not math.isfinite(temperature):
         raise DistillError("temperature must be 0 or more")
     if duration is not None and not 0 < duration <= MAX_SECONDS:
         raise DistillError(f"duration must be between 0 and {MAX_SECONDS:g} seconds")
+    base = SoundSpec(mode=mode, seed=seed, duration=duration, temperature=temperature, like=like,
+                     morph=tuple(morph_ends) if morph_ends else None, offsets=dict(offsets or {}))
+    if mode == "random":
+        return [replace(base, seed=seed + i) for i in range(n)]
+    if mode == "variation":
+        return [replace(base, seed=seed + i, temperature=round(temperature * (i + 1) / n, 6)) for i in range(n)]
+    if mode == "morph":
+        if n < 2:
+            raise DistillError("a morph needs at least 2 steps (A and B)")
+        return [replace(base, position=round(i / (n - 1), 6)) for i in range(n)]
+    raise DistillError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+
+
+def file_name(model_name: str, spec: SoundSpec, index: int | None = None) -> str:
+    parts = [f"{index:03d}"] if index is not None else []
+    parts.append(sanitize_filename(model_name, "model"))
+    if spec.mode == "random":
+        parts.append(f"seed{spec.seed}")
+        if spec.temperature != 1.0:
+            parts.append(f"t{spec.temperature:g}")
+    elif spec.mode == "variation":
+        parts += ["like", Path(spec.like or "").stem[:40], f"d{spec.temperature:.2f}", f"seed{spec.seed}"]
+    else:
+        a, b = (Path(x).stem[:30] for x in spec.morph or ("", ""))
+        parts += ["morph", a, b, f"{spec.position:.2f}"]
+    parts += [f"pc{k}{v:+g}" for k, v in sorted(spec.offsets.items()) if v]
+    if spec.duration is not None:
+        parts.append(f"{spec.duration:g}s")
+    return wav_name(*parts)
+
+
+def open_studio(ws: Workspace, model: str | Path, griffin_lim: bool = False, device: str = "auto") -> Studio:
+    opened = open_model(ws, model, device)
+    return Studio(opened, Synthesizer.for_model(opened.file, opened.device, griffin_lim))
+
+
+def generate_sounds(ws: Workspace, model: str | Path, n: int = 4, seed: int | None = None,
+                    duration: float | None = None, temperature: float = 1.0,
+                    offsets: dict[int, float] | None = None, griffin_lim: bool = False, bits: int = 16,
+                    out_dir: str | Path | None = None, device: str = "auto", mode: str = "random",
+                    like: str | None = None, morph_ends: tuple[str, str] | None = None) -> list[GeneratedSound]:
+    """Make `n` sounds with `model` (a catalog name or a path) and write them as WAVs to
+    `out_dir` (default `<workspace>/generated/<model>/`); see `batch_specs` for the modes.
+    `seed` None picks one. `offsets` maps a principal direction (1 = pc1) to a shift in
+    units of spread."""
     if bits not in (16, 24):
         raise DistillError(f"WAV bit depth must be 16 or 24, not {bits}")
-    opened = open_model(ws, model, device)
-    path, model_file, vae, torch_device = opened.path, opened.file, opened.network, opened.device
-    folder = ws.output_dir(out_dir if out_dir else generated_dir(ws, path.stem))
-    folder.mkdir(parents=True, exist_ok=True)
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
-    settings, sounds = model_file.audio_settings, []
-    synthesize = Synthesizer.for_model(model_file, torch_device, griffin_lim)
-    for i in range(n):
-        wave, _ = render(model_file, vae, seed + i, duration, temperature, offsets, synthesize)
-        target = unique_path(folder, _file_name(path.stem, seed + i, duration, temperature, offsets))
-        write_wav(target, wave, settings.sample_rate, bits=bits)
-        peak, rms = levels(normalize_peak(wave))  # what write_wav wrote
-        sounds.append(GeneratedSound(target, seed + i, round(len(wave) / settings.sample_rate, 3), peak, rms))
+    specs = batch_specs(n, seed, mode, duration, temperature, like, morph_ends, offsets)
+    studio = open_studio(ws, model, griffin_lim, device)
+    folder = ws.output_dir(out_dir if out_dir else generated_dir(ws, studio.opened.path.stem))
+    folder.mkdir(parents=True, exist_ok=True)
+    sounds = []
+    for spec in specs:
+        wave, _, recipe = studio.render(spec)
+        wave = under_ceiling(wave)
+        target = unique_path(folder, file_name(studio.opened.path.stem, spec))
+        write_wav(target, wave, studio.settings.sample_rate, bits=bits, normalize=False)
+        peak, rms = levels(wave)
+        sounds.append(GeneratedSound(target, spec, recipe.describe(), round(len(wave) / studio.settings.sample_rate, 3),
+                                     peak, rms))
     return sounds
 
 
 def generate(ws: Workspace, model: str | Path, n: int = 4, seed: int | None = None, duration: float | None = None,
              temperature: float = 1.0, offsets: dict[int, float] | None = None, griffin_lim: bool = False,
              bits: int = 16, out_dir: str | Path | None = None, device: str = "auto") -> list[Path]:
-    """`generate_sounds`, returning only the paths written."""
+    """`generate_sounds` (random mode), returning only the paths written."""
     return [s.path for s in generate_sounds(ws, model, n, seed, duration, temperature, offsets, griffin_lim, bits,
                                             out_dir, device)]
 
 
 def ab_pair(model: str | Path, seed: int, ws: Workspace | None = None, duration: float | None = None,
             device: str = "auto") -> tuple[Path, Path]:
-    """The same generated sound (one seed: one latent walk, one log-mel) decoded by
+    """The same generated sound (one seed: one trajectory, one log-mel) decoded by
     Griffin-Lim and by the model's vocoder: (griffin_lim_wav, vocoder_wav), written to
     `<workspace>/generated/<model>/ab/`. The workspace defaults to the one whose models
     folder holds the file."""
@@ -175,15 +362,14 @@ def ab_pair(model: str | Path, seed: int, ws: Workspace | None = None, duration:
             raise DistillError(f"no model file at {model}")
         ws = Workspace.open(Path(model).resolve().parent.parent)
     opened = open_model(ws, model, device)
-    path, model_file, vae, torch_device = opened.path, opened.file, opened.network, opened.device
-    if model_file.vocoder is None:
-        raise DistillError(f"model {path.stem!r} has no vocoder yet: train one with "
-                           f"`distill train-vocoder {path.stem}`")
-    folder = generated_dir(ws, path.stem) / "ab"
+    if opened.file.vocoder is None:
+        raise DistillError(f"model {opened.path.stem!r} has no vocoder yet: train one with "
+                           f"`distill train-vocoder {opened.path.stem}`")
+    folder = generated_dir(ws, opened.path.stem) / "ab"
     written = []
     for label, use_griffin_lim in (("griffin-lim", True), ("vocoder", False)):
-        synthesize = Synthesizer.for_model(model_file, torch_device, griffin_lim=use_griffin_lim)
-        wave, _ = render(model_file, vae, int(seed), duration, synthesize=synthesize)
+        studio = Studio(opened, Synthesizer.for_model(opened.file, opened.device, griffin_lim=use_griffin_lim))
+        wave, _, _ = studio.render(SoundSpec(seed=int(seed), duration=duration))
         name = sanitize_filename(f"seed-{int(seed)}{f'-{duration:g}s' if duration else ''}-{label}.wav")
-        written.append(write_wav(folder / name, wave, model_file.audio_settings.sample_rate))
+        written.append(write_wav(folder / name, wave, opened.file.audio_settings.sample_rate))
     return written[0], written[1]

@@ -39,6 +39,28 @@ def example_corpus(tmp_path_factory) -> list[Path]:
     return write_example_corpus(tmp_path_factory.mktemp("example_corpus"))
 
 
+@pytest.fixture(scope="session")
+def trained_example(tmp_path_factory, example_corpus):
+    """(workspace, experiment id, model file, training clip paths): the tiny preset trained
+    on 12 example clips and exported, once per test session (transform and generation
+    tests share it; none of them writes into its models)."""
+    from distill.data import create_dataset
+    from distill.export import export_model
+    from distill.jobs import Finished
+    from distill.modelfile import load_model_file
+    from distill.train import TrainConfig, start_training
+
+    ws = Workspace.open(tmp_path_factory.mktemp("trained") / "ws")
+    clips = example_corpus[:12]
+    create_dataset(ws, "example", clips)
+    job = start_training(ws, TrainConfig(dataset="example", preset="tiny", epochs=10, preview_every=5,
+                                         preview_samples=1, device="cpu"))
+    job.join(300)
+    assert isinstance(job.outcome, Finished), job.outcome
+    model_file = load_model_file(export_model(ws, job.experiment_id, name="example", device="cpu"))
+    return ws, job.experiment_id, model_file, clips
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

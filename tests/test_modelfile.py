@@ -15,6 +15,7 @@ from torch import nn
 from distill import DistillError
 from distill.audio import LOG_MEL_FLOOR, AudioSettings
 from distill.model import PRESETS, ConvVAE
+from distill.trajectories import build_bank
 from distill.modelfile import (FORMAT, FORMAT_VERSION, V1_MESSAGE, ModelFile, analyse_latents, attach_vocoder,
                                load_model_file, new_metadata, plain, resolve_model, save_model_file,
                                validate_model_file)
@@ -44,11 +45,27 @@ def make_segments(count: int = 40, seed: int = 0) -> torch.Tensor:
     return base
 
 
+def make_clip_mels(seed: int = 0) -> list[tuple[str, torch.Tensor]]:
+    """(name, log-mel from the onset) of six one-shots of different lengths and bands, each
+    decaying to the floor, and one sustained clip (cut while sounding)."""
+    g = torch.Generator().manual_seed(seed)
+    clips = []
+    for i, frames in enumerate((40, 60, 80, 100, 120, 140, 90)):
+        mel = torch.full((TINY.n_mels, frames), LOG_MEL_FLOOR)
+        band = int(torch.randint(0, TINY.n_mels - 8, (1,), generator=g))
+        fall = torch.linspace(0, 0 if i == 6 else 10.0, frames)  # nats: the last one sustains
+        mel[band:band + 8] = (-1.0 - fall + 0.3 * torch.randn(8, frames, generator=g)).clamp(min=LOG_MEL_FLOOR)
+        clips.append((f"clip{i}.wav", mel))
+    return clips
+
+
 def make_model_file(path: Path, name: str | None = None, dataset: str = "field recordings", seed: int = 0,
                     vocoder: dict | None = None, epochs: int = 12, val_loss: float = 0.75) -> ModelFile:
-    """A real model file from an (untrained) tiny ConvVAE, written to `path`."""
+    """A real model file from an (untrained) tiny ConvVAE, written to `path`, with the latent
+    analysis and the clip trajectories (`make_clip_mels`) an exported model carries."""
     model = tiny_model(seed)
     analysis = analyse_latents(model, make_segments(seed=seed))
+    analysis["trajectories"] = build_bank(model, make_clip_mels(seed), AudioSettings(), -24.0).to_plain()
     name = name or Path(path).stem
     metadata = new_metadata(name, dataset={"name": dataset, "clips": 7, "total_seconds": 21.5},
                             experiment={"id": f"{dataset}-exp", "name": dataset, "checkpoint": "best",

@@ -5,7 +5,6 @@ the pieces that make that so (PCA start, level-keeping loss, onset trim, cached 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,34 +13,21 @@ import torch
 
 from distill.audio import AudioSettings, LOG_MEL_FLOOR, log_mel, read_audio
 from distill.data import create_dataset, load_dataset, prepare_training_data, trim_onset
-from distill.export import export_model
-from distill.jobs import Finished
 from distill.metrics import distance, rms_db
 from distill.model import PRESETS, ConvVAE, reconstruction_terms
-from distill.modelfile import load_model_file
 from distill.previews import list_previews
 from distill.synthesis import Synthesizer
-from distill.train import TrainConfig, start_training
 from distill.transform import transform_wave
-from distill.workspace import Workspace
 from test_generate import jump_near_and_elsewhere
 
 SETTINGS = AudioSettings()
 TINY = PRESETS["tiny"]
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, example_corpus):
-    """(workspace, model file, training clip paths): the tiny preset trained on 12 example clips."""
-    ws = Workspace.open(tmp_path_factory.mktemp("reconstruction") / "ws")
-    clips = example_corpus[:12]
-    create_dataset(ws, "example", clips)
-    job = start_training(ws, TrainConfig(dataset="example", preset="tiny", epochs=10, preview_every=5,
-                                         preview_samples=1, device="cpu"))
-    job.join(300)
-    assert isinstance(job.outcome, Finished), job.outcome
-    model_file = load_model_file(export_model(ws, job.experiment_id, name="example", device="cpu"))
-    return ws, job.experiment_id, model_file, clips
+@pytest.fixture
+def trained(trained_example):
+    """(workspace, experiment id, model file, training clip paths): see conftest."""
+    return trained_example
 
 
 def through(model_file, wave: torch.Tensor) -> torch.Tensor:

@@ -1,38 +1,62 @@
-"""`distill generate MODEL`."""
+"""`distill generate MODEL` (random sounds, `--like CLIP` variations, `--morph A B` morphs)
+and `distill pack MODEL` (the same sounds as a sample-pack folder and zip)."""
 
 from __future__ import annotations
 
 import argparse
 import re
+import sys
 
 from distill import DistillError
 from distill.cli import workspace_from
-from distill.generate import generate_sounds
 
 PC_FLAGS = 8  # --pc1 .. --pc8; further directions with --offset k=v
+SOURCE_HELP = "a training clip's name, an audio file, or seed:N (generated sound N)"
+
+
+def _sound_options(cmd: argparse.ArgumentParser, default_n: int) -> None:
+    """The options `generate` and `pack` share: what sounds to make."""
+    cmd.add_argument("model", help="catalog name or path of a .distillgan file")
+    cmd.add_argument("-n", type=int, default=None,
+                     help=f"how many sounds (default: {default_n}; with --morph see --steps)")
+    cmd.add_argument("--seed", type=int, default=None, help="sound i uses seed+i (default: a random seed)")
+    cmd.add_argument("--duration", type=float, default=None, metavar="SEC",
+                     help="seconds per sound (default: the dataset's median clip length; a variation is "
+                          "as long as its source, a morph step between its ends)")
+    cmd.add_argument("--temperature", type=float, default=1.0,
+                     help="0 = the most typical clip as it is, 1 = as varied as the clips (default), "
+                          "higher = wilder; with --like: how far the farthest variation goes")
+    cmd.add_argument("--like", metavar="CLIP", default=None, help=f"variations of this sound ({SOURCE_HELP}), "
+                     "from close to far")
+    cmd.add_argument("--morph", nargs=2, metavar=("A", "B"), default=None,
+                     help=f"sounds on the way from A to B ({SOURCE_HELP} each)")
+    cmd.add_argument("--steps", type=int, default=None, help="morph: how many sounds from A to B, both "
+                     "included (default: 5)")
+    for k in range(1, PC_FLAGS + 1):
+        cmd.add_argument(f"--pc{k}", type=float, default=None, metavar="X",
+                         help=argparse.SUPPRESS if k > 2 else
+                         f"move along principal direction {k}, in units of the data's spread (also --pc3..--pc{PC_FLAGS})")
+    cmd.add_argument("--offset", action="append", default=[], metavar="K=V",
+                     help="move along principal direction K by V spreads (repeatable)")
+    cmd.add_argument("--griffin-lim", action="store_true", help="use Griffin-Lim even if the model has a vocoder")
+    cmd.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     gen = subparsers.add_parser("generate", parents=[common], help="make new sounds with a saved model")
-    gen.add_argument("model", help="catalog name or path of a .distillgan file")
-    gen.add_argument("-n", type=int, default=4, help="how many sounds (default: 4)")
-    gen.add_argument("--seed", type=int, default=None, help="sound i uses seed+i (default: a random seed)")
-    gen.add_argument("--duration", type=float, default=None, metavar="SEC",
-                     help="seconds per sound (default: one training segment)")
-    gen.add_argument("--temperature", type=float, default=1.0,
-                     help="spread around the training data: 0 = its centre, 1 = its own spread (default: 1)")
-    for k in range(1, PC_FLAGS + 1):
-        gen.add_argument(f"--pc{k}", type=float, default=None, metavar="X",
-                         help=argparse.SUPPRESS if k > 2 else
-                         f"move along principal direction {k}, in units of the data's spread (also --pc3..--pc{PC_FLAGS})")
-    gen.add_argument("--offset", action="append", default=[], metavar="K=V",
-                     help="move along principal direction K by V spreads (repeatable)")
-    gen.add_argument("--griffin-lim", action="store_true", help="use Griffin-Lim even if the model has a vocoder")
+    _sound_options(gen, default_n=4)
     gen.add_argument("--bits", type=int, choices=(16, 24), default=16, help="WAV bit depth (default: 16)")
     gen.add_argument("-o", "--output", metavar="DIR", default=None,
                      help="folder for the WAVs (default: <workspace>/generated/<model>)")
-    gen.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
     gen.set_defaults(run=run_generate)
+
+    pack = subparsers.add_parser("pack", parents=[common],
+                                 help="make a sample pack: trimmed, loudness-matched 24-bit WAVs, a zip and pack.json")
+    _sound_options(pack, default_n=12)
+    pack.add_argument("--name", default=None, help="the pack's folder name (default: <model>-<mode>-seed<seed>)")
+    pack.add_argument("-o", "--output", metavar="DIR", default=None,
+                      help="folder the pack goes into (default: <workspace>/packs)")
+    pack.set_defaults(run=run_pack)
 
 
 def parse_offsets(args: argparse.Namespace) -> dict[int, float]:
@@ -45,11 +69,43 @@ def parse_offsets(args: argparse.Namespace) -> dict[int, float]:
     return offsets
 
 
+def sound_request(args: argparse.Namespace, default_n: int) -> dict:
+    """The engine's keyword arguments for what the options ask: mode, count and sources."""
+    if args.like and args.morph:
+        raise DistillError("--like and --morph are two modes: give one of them")
+    if args.steps is not None and not args.morph:
+        raise DistillError("--steps goes with --morph A B (for other modes use -n)")
+    if args.morph and args.n is not None and args.steps is not None and args.n != args.steps:
+        raise DistillError("give the morph's length once: --steps (or -n)")
+    mode = "morph" if args.morph else "variation" if args.like else "random"
+    n = (args.steps or args.n or 5) if args.morph else (args.n or default_n)
+    return {"n": n, "seed": args.seed, "mode": mode, "duration": args.duration, "temperature": args.temperature,
+            "like": args.like, "morph_ends": tuple(args.morph) if args.morph else None,
+            "offsets": parse_offsets(args), "griffin_lim": args.griffin_lim, "device": args.device}
+
+
 def run_generate(args: argparse.Namespace) -> int:
-    sounds = generate_sounds(workspace_from(args), args.model, n=args.n, seed=args.seed, duration=args.duration,
-                             temperature=args.temperature, offsets=parse_offsets(args),
-                             griffin_lim=args.griffin_lim, bits=args.bits, out_dir=args.output, device=args.device)
+    from distill.generate import generate_sounds  # torch: loaded by the commands that need it
+
+    sounds = generate_sounds(workspace_from(args), args.model, bits=args.bits, out_dir=args.output,
+                             **sound_request(args, default_n=4))
     for sound in sounds:
-        print(f"{sound.path}  seed {sound.seed}  {sound.seconds:.2f} s  peak {sound.peak_dbfs:.1f} dBFS  "
-              f"rms {sound.rms_dbfs:.1f} dBFS")
+        print(f"{sound.path}  {sound.seconds:.2f} s  peak {sound.peak_dbfs:.1f} dBFS  rms {sound.rms_dbfs:.1f} dBFS"
+              f"  ({sound.recipe})")
+    return 0
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    from distill.pack import make_pack
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{done}/{total} sounds", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    result = make_pack(workspace_from(args), args.model, out_dir=args.output, name=args.name, progress=progress,
+                       **sound_request(args, default_n=12))
+    limited = sum(1 for f in result.files if f["peak_limited"])
+    print(f"{result.folder}  ({len(result.files)} sounds, 24-bit WAV, pack.json)")
+    print(f"{result.zip_path}")
+    if limited:
+        print(f"{limited} sound(s) stayed under the loudness target: their peaks would have passed -0.3 dBFS")
     return 0

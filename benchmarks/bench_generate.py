@@ -1,0 +1,140 @@
+"""Do generated sounds belong to the clips' family? Whole one-shots, by numbers.
+
+For each development corpus (`../shared/corpora/dev-pitched`, `dev-drums`): train the default
+preset on the corpus's training clips (as `bench_quality.py` does), export the model, make
+24 sounds with the default settings (random mode, default duration, Griffin-Lim) and score
+them with `distill.family` against the corpus's real clips (all of them, at their own level):
+median decay, spectral peak prominence, flatness and centroid; family MMD² beside the real
+clips' split-half floor; novelty against the training clips; how close the two nearest
+generated sounds are (near-duplicates); generation speed in seconds of audio per second.
+Prints; asserts nothing.
+
+    .venv/bin/python benchmarks/bench_generate.py [--only dev-pitched] [--workspace DIR]
+        [--write DIR]    # --workspace: keep (and reuse) the trained models; --write: the WAVs,
+                         # for ../shared/quality/gen_eval.py REAL GEN --train TRAIN to cross-check
+
+Targets (issue 10): median decay within ±4 dB of the clips'; prominence within 5 dB; MMD² ≤ 2×
+the floor; novelty 0.6-1.4; the closest two of the 24 farther apart than the closest two
+training clips; generation ≥ 50× real time with Griffin-Lim.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_quality import DEFAULT_CORPORA, split, train  # noqa: E402
+from distill.audio import read_audio  # noqa: E402
+from distill.export import export_model  # noqa: E402
+from distill.family import closest_pairs, mmd2, novelty, sound_stats, split_half_floor, standardise  # noqa: E402
+from distill.generate import batch_specs, open_studio, under_ceiling  # noqa: E402
+from distill.workspace import Workspace  # noqa: E402
+
+RATE = 22050
+
+
+def stats_of(paths: list[Path]) -> list:
+    return [sound_stats(read_audio(p, RATE), RATE) for p in paths]
+
+
+def model_for(ws: Workspace, name: str, training: list[Path]) -> Path:
+    """The corpus's model: trained now, or (with --workspace) re-exported from the last run."""
+    from distill.train import list_experiments
+
+    done = [e for e in list_experiments(ws) if e.get("name") == name and e["status"] == "completed"]
+    if done:  # newest first
+        print(f"  reusing experiment {done[0]['id']}; exported again with this build")
+        return export_model(ws, done[0]["id"], name=name, overwrite=True, device="cpu")
+    path, seconds, epochs = train(ws, name, training, {})
+    print(f"  trained {epochs} epochs in {seconds:.1f} s")
+    return path
+
+
+def generate_timed(ws: Workspace, model: Path, n: int, seed: int, write: Path | None):
+    """(waves, recipes, seconds of audio, seconds of compute): the studio is opened inside the
+    timing, as `distill generate` opens it for each call."""
+    started = time.perf_counter()
+    studio = open_studio(ws, model, griffin_lim=True, device="cpu")
+    waves, recipes = [], []
+    for spec in batch_specs(n, seed):
+        wave, _, recipe = studio.render(spec)
+        waves.append(under_ceiling(wave))
+        recipes.append(recipe)
+    compute = time.perf_counter() - started
+    audio = sum(len(w) for w in waves) / studio.settings.sample_rate
+    if write:
+        import soundfile as sf
+
+        write.mkdir(parents=True, exist_ok=True)
+        for i, wave in enumerate(waves):
+            sf.write(write / f"{i:03d}-seed{seed + i}.wav", wave, studio.settings.sample_rate, subtype="FLOAT")
+    return waves, recipes, audio, compute
+
+
+def report(name: str, real, training, generated, recipes, audio: float, compute: float) -> None:
+    def median(stats, field):
+        return statistics.median(getattr(s, field) for s in stats)
+
+    print(f"  {'':22}{'clips':>10}{'generated':>11}")
+    for field, fmt in (("decay", "{:10.1f}"), ("prominence", "{:10.1f}"), ("flatness", "{:10.3f}"),
+                       ("centroid", "{:10.0f}")):
+        r, g = median(real, field), median(generated, field)
+        print(f"  median {field:15}" + fmt.format(r) + " " + fmt.format(g) + f"   ({g - r:+.3g})")
+    real_v, train_v, gen_v = standardise(np.array([s.vector for s in real]), np.array([s.vector for s in training]),
+                                         np.array([s.vector for s in generated]))
+    floor = split_half_floor(real_v)
+    mmd = mmd2(real_v, gen_v)
+    print(f"  family MMD² {mmd:.3f} (real split-half floor {floor:.3f}: {mmd / floor:.1f}×)")
+    print(f"  novelty {novelty(gen_v, train_v):.2f}")
+    gen_min, gen_median = closest_pairs(gen_v, train_v)
+    train_min, _ = closest_pairs(train_v, train_v)
+    print(f"  nearest two generated sounds {gen_min:.2f} (training clips' nearest two {train_min:.2f}); "
+          f"median nearest-generated distance {gen_median:.2f}  [units: training NN spacing]")
+    seeds = collections.Counter(r.clips[0] for r in recipes)
+    shared = sum(c for c in seeds.values() if c > 1)
+    print(f"  {len(seeds)} different seed clips for {len(recipes)} sounds ({shared} sounds share a seed clip)")
+    print(f"  speed {audio:.1f} s of audio in {compute:.2f} s: {audio / compute:.0f}× real time (Griffin-Lim, CPU, "
+          f"{torch.get_num_threads()} threads)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
+    parser.add_argument("--only", action="append")
+    parser.add_argument("--workspace", type=Path, default=None)
+    parser.add_argument("--write", type=Path, default=None)
+    parser.add_argument("-n", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(f"load average {open('/proc/loadavg').read().split()[:3]}")
+    tmp = None if args.workspace else tempfile.mkdtemp()
+    ws = Workspace.open(args.workspace or Path(tmp) / "ws")
+    try:
+        for name in args.only or ["dev-pitched", "dev-drums"]:
+            folder = args.corpora / name
+            training, held_out = split(folder)
+            print(f"{name}: {len(training)} training clips, {len(held_out)} held out")
+            model = model_for(ws, name, training)
+            write = args.write / name / "generated" if args.write else None
+            waves, recipes, audio, compute = generate_timed(ws, model, args.n, args.seed, write)
+            generated = [sound_stats(torch.from_numpy(w), RATE) for w in waves]
+            report(name, stats_of(sorted(training + held_out)), stats_of(training), generated, recipes, audio,
+                   compute)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Sample packs: N generated sounds as one folder and one `.zip`, ready to drop into a sampler.
+
+Each sound is trimmed (from its onset to where it has died away under -60 dB of its peak),
+faded at both ends, and set to the loudness of the model's dataset (its clips' median, in
+LUFS) — never peak-normalised one by one, so a soft sound stays soft beside a loud one only
+as much as the clips are. Files are 24-bit WAV, named to sort (`001-…`), and `pack.json`
+holds, per file, the model, the `SoundSpec` (mode, seed, settings) and what was done to it
+(trim, gain), so `regenerate` makes any sound again, sample for sample.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distill import DistillError, __version__
+from distill.audio import levels, loudness_lufs, write_wav
+from distill.generate import SoundSpec, Studio, batch_specs, file_name, open_studio
+from distill.workspace import Workspace, atomic_write_json, file_sha256, sanitize_filename, unique_path
+
+BITS = 24
+TAIL_DB = -60.0  # a sound ends where it stays this far under its peak
+FADE_SECONDS = 0.01  # the end fade after the trim (the start is the sound's onset: 2 ms)
+PEAK_LIMIT_DB = -0.3  # a loudness gain never pushes a peak above this; pack.json says when it held back
+PACK_FILE = "pack.json"
+
+
+@dataclass(frozen=True)
+class PackResult:
+    folder: Path
+    zip_path: Path
+    files: list[dict[str, Any]]  # pack.json's entries
+
+
+def packs_dir(ws: Workspace) -> Path:
+    return ws.root / "packs"
+
+
+def trim_tail(wave: np.ndarray, sample_rate: int) -> np.ndarray:
+    """`wave` up to its last sample within `TAIL_DB` of its peak (the sound's own end), with
+    a 10 ms fade out; a silent wave is returned as it is."""
+    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+    if peak <= 0:
+        return wave
+    loud = np.flatnonzero(np.abs(wave) >= peak * 10 ** (TAIL_DB / 20))
+    fade = round(FADE_SECONDS * sample_rate)
+    end = min(wave.shape[0], int(loud[-1]) + 1 + fade)
+    out = wave[:end].copy()
+    fade = min(fade, out.shape[0] // 2)
+    if fade:
+        out[-fade:] *= (0.5 + 0.5 * np.cos(np.pi * np.arange(fade) / fade)).astype(np.float32)
+    return out
+
+
+def loudness_gain_db(wave: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[float, float, bool]:
+    """(gain in dB that brings `wave` to `target_lufs`, held back so its peak stays at or
+    under PEAK_LIMIT_DB; its loudness before; whether the peak held it back)."""
+    import torch
+
+    before = loudness_lufs(torch.from_numpy(wave), sample_rate)
+    if not math.isfinite(before):
+        return 0.0, before, False
+    gain = target_lufs - before
+    peak = levels(wave)[0]
+    limited = peak + gain > PEAK_LIMIT_DB
+    return (PEAK_LIMIT_DB - peak if limited else gain), before, limited
+
+
+def finish(wave: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[np.ndarray, dict[str, Any]]:
+    """A rendered sound as it goes into a pack, and what was done to it."""
+    trimmed = trim_tail(wave, sample_rate)
+    gain_db, before, limited = loudness_gain_db(trimmed, sample_rate, target_lufs)
+    gain_db = round(gain_db, 4)  # as pack.json stores it, so `regenerate` applies the same gain
+    out = (trimmed * np.float32(10 ** (gain_db / 20))).astype(np.float32)
+    return out, {"samples": int(out.shape[0]), "gain_db": gain_db, "loudness_before_lufs": _num(before),
+                 "peak_limited": limited, "peak_dbfs": _num(levels(out)[0])}
+
+
+def _num(value: float) -> float | None:
+    return round(float(value), 3) if math.isfinite(value) else None
+
+
+def make_pack(ws: Workspace, model: str | Path, n: int = 12, seed: int | None = None, mode: str = "random",
+              duration: float | None = None, temperature: float = 1.0, like: str | None = None,
+              morph_ends: tuple[str, str] | None = None, offsets: dict[int, float] | None = None,
+              griffin_lim: bool = False, out_dir: str | Path | None = None, name: str | None = None,
+              device: str = "auto", progress=None) -> PackResult:
+    """Render `n` sounds (see `distill.generate.batch_specs` for the modes) into
+    `<out_dir or workspace/packs>/<name>/` and `<name>.zip` beside it. The folder is built
+    under a temporary name and renamed when complete: a failure leaves nothing half-made.
+    `progress(done, total)` is called after each sound."""
+    seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
+    specs = batch_specs(n, seed, mode, duration, temperature, like, morph_ends, offsets)
+    studio = open_studio(ws, model, griffin_lim, device)
+    model_name = studio.opened.path.stem
+    parent = ws.output_dir(out_dir) if out_dir else packs_dir(ws)
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = unique_path(parent, sanitize_filename(name or f"{model_name}-{mode}-seed{seed}", "pack"))
+    building = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
+    try:
+        entries = _render_all(studio, specs, building, progress)
+        atomic_write_json(building / PACK_FILE, _manifest(studio, specs[0], seed, n, entries))
+        os.replace(building, folder)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    zip_path = _zip(folder)
+    return PackResult(folder, zip_path, entries)
+
+
+def _render_all(studio: Studio, specs: list[SoundSpec], folder: Path, progress) -> list[dict[str, Any]]:
+    rate, target = studio.settings.sample_rate, studio.bank.loudness_lufs
+    entries = []
+    for i, spec in enumerate(specs):
+        wave, _, recipe = studio.render(spec)
+        out, done = finish(wave, rate, target)
+        path = folder / file_name(studio.opened.path.stem, spec, index=i + 1)
+        write_wav(path, out, rate, bits=BITS, normalize=False)
+        entries.append({"file": path.name, "spec": spec.to_dict(), "made_of": recipe.describe(),
+                        "seconds": round(out.shape[0] / rate, 3), **done})
+        if progress:
+            progress(i + 1, len(specs))
+    return entries
+
+
+def _manifest(studio: Studio, first: SoundSpec, seed: int, n: int, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    meta = studio.file.metadata
+    return {
+        "distill_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": {"name": studio.opened.path.stem, "id": meta.get("id"),
+                  "sha256": file_sha256(studio.opened.path), "synthesis": studio.synthesize.kind},
+        "settings": {"mode": first.mode, "n": n, "seed": seed, "temperature": first.temperature,
+                     "duration": first.duration, "like": first.like,
+                     "morph": list(first.morph) if first.morph else None,
+                     "offsets": {str(k): v for k, v in first.offsets.items()}},
+        "sample_rate": studio.settings.sample_rate,
+        "bits": BITS,
+        "loudness_target_lufs": round(studio.bank.loudness_lufs, 3),
+        "files": entries,
+    }
+
+
+def _zip(folder: Path) -> Path:
+    """`<folder>.zip` beside it (never over another file), written under a temporary name."""
+    target = unique_path(folder.parent, folder.name + ".zip")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.iterdir()):
+                archive.write(path, f"{folder.name}/{path.name}")
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
+
+
+def regenerate(ws: Workspace, pack_json: str | Path, file: str, model: str | Path | None = None,
+               device: str = "auto") -> tuple[np.ndarray, int]:
+    """(the float waveform of `file` of a pack, made again from its pack.json; sample rate).
+    The model is the one pack.json names (or `model`); a model file whose bytes differ from
+    the one the pack was made with is refused, since it would make other sounds."""
+    manifest = json.loads(Path(pack_json).read_text(encoding="utf-8"))
+    entry = next((e for e in manifest.get("files", []) if e.get("file") == file), None)
+    if entry is None:
+        raise DistillError(f"{file!r} is not in {pack_json}")
+    studio = open_studio(ws, model or manifest["model"]["name"],
+                         griffin_lim=manifest["model"].get("synthesis") == "griffin-lim", device=device)
+    if file_sha256(studio.opened.path) != manifest["model"]["sha256"]:
+        raise DistillError(f"{studio.opened.path.name} is not the model file this pack was made with "
+                           "(its contents differ), so it would make other sounds")
+    wave, _, _ = studio.render(SoundSpec.from_dict(entry["spec"]))
+    trimmed = trim_tail(wave, studio.settings.sample_rate)
+    return (trimmed * np.float32(10 ** (entry["gain_db"] / 20))).astype(np.float32), studio.settings.sample_rate
