@@ -21,7 +21,7 @@ import math
 import random
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -319,11 +319,12 @@ def generate_sounds(ws: Workspace, model: str | Path, n: int = 4, seed: int | No
                     duration: float | None = None, temperature: float = 1.0,
                     offsets: dict[int, float] | None = None, griffin_lim: bool = False, bits: int = 16,
                     out_dir: str | Path | None = None, device: str = "auto", mode: str = "random",
-                    like: str | None = None, morph_ends: tuple[str, str] | None = None) -> list[GeneratedSound]:
+                    like: str | None = None, morph_ends: tuple[str, str] | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> list[GeneratedSound]:
     """Make `n` sounds with `model` (a catalog name or a path) and write them as WAVs to
     `out_dir` (default `<workspace>/generated/<model>/`); see `batch_specs` for the modes.
     `seed` None picks one. `offsets` maps a principal direction (1 = pc1) to a shift in
-    units of spread."""
+    units of spread. `progress(done, total)` is called before each sound and at the end."""
     if bits not in (16, 24):
         raise DistillError(f"WAV bit depth must be 16 or 24, not {bits}")
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
@@ -332,7 +333,9 @@ def generate_sounds(ws: Workspace, model: str | Path, n: int = 4, seed: int | No
     folder = ws.output_dir(out_dir if out_dir else generated_dir(ws, studio.opened.path.stem))
     folder.mkdir(parents=True, exist_ok=True)
     sounds = []
-    for spec in specs:
+    for i, spec in enumerate(specs):
+        if progress:
+            progress(i, len(specs))
         wave, _, recipe = studio.render(spec)
         wave = under_ceiling(wave)
         target = unique_path(folder, file_name(studio.opened.path.stem, spec))
@@ -340,7 +343,26 @@ def generate_sounds(ws: Workspace, model: str | Path, n: int = 4, seed: int | No
         peak, rms = levels(wave)
         sounds.append(GeneratedSound(target, spec, recipe.describe(), round(len(wave) / studio.settings.sample_rate, 3),
                                      peak, rms))
+    if progress:
+        progress(len(specs), len(specs))
     return sounds
+
+
+@dataclass(frozen=True)
+class ModelSounds:
+    """What a model can start from, for pickers: its training clips and its default length."""
+
+    clips: list[str]
+    default_seconds: float
+
+
+def model_sounds(ws: Workspace, model: str | Path) -> ModelSounds:
+    """The training clips a model's variations and morphs can start from (read without
+    building the network)."""
+    from distill.modelfile import load_model_file, resolve_model
+
+    bank = trajectory_bank(load_model_file(resolve_model(ws, model), mmap=True))
+    return ModelSounds(list(bank.names), bank.median_seconds)
 
 
 def generate(ws: Workspace, model: str | Path, n: int = 4, seed: int | None = None, duration: float | None = None,

@@ -1,11 +1,9 @@
-"""The Catalog tab: the saved models (search, details), generation, transforming your own
-clips (`ui/transform_panel.py`), the vocoder (`ui/vocoder_panel.py`), import and delete."""
+"""The Catalog tab: the saved models (search, details), generation (`ui/generate_panel.py`),
+transforming your own clips (`ui/transform_panel.py`), the vocoder (`ui/vocoder_panel.py`), import and delete."""
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
@@ -14,14 +12,11 @@ import pandas as pd
 from distill import DistillError
 from distill.catalog import (TABLE_COLUMNS, delete_model, import_model, list_models, model_details, models_table,
                              vocoder_label)
-from distill.generate import generate_sounds
 from distill.modelfile import ModelExistsError
 from distill.workspace import Workspace
-from ui import transform_panel, vocoder_panel
+from ui import generate_panel, transform_panel, vocoder_panel
 from ui.common import handle_errors, number
-
-SOUND_SLOTS = 8  # the most sounds one Generate makes (and players shown)
-DIRECTION_SLOTS = 4  # principal-direction sliders (pc1..pc4)
+from ui.generate_panel import DIRECTION_SLOTS
 
 
 def details_markdown(details: dict[str, Any]) -> str:
@@ -51,22 +46,6 @@ def details_markdown(details: dict[str, Any]) -> str:
     else:
         lines.append("- **Vocoder** none: sounds are made with Griffin-Lim")
     return "\n".join(lines)
-
-
-def generate_files(ws: Workspace, model: str, n: int, seed: int | None, temperature: float,
-                   duration: float | None, offsets: dict[int, float], griffin_lim: bool,
-                   progress: Callable[[float, str], None] | None = None) -> list[Path]:
-    """`n` sounds, one call per sound so progress can be shown; sound i uses seed + i, exactly
-    as one `generate_sounds(n=n)` call would."""
-    seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
-    paths = []
-    for i in range(n):
-        if progress:
-            progress(i / n, f"sound {i + 1} of {n}")
-        paths += [s.path for s in generate_sounds(ws, model, n=1, seed=seed + i, duration=duration,
-                                                  temperature=temperature, offsets=offsets or None,
-                                                  griffin_lim=griffin_lim)]
-    return paths
 
 
 @dataclass
@@ -104,28 +83,9 @@ def build(ws: Workspace) -> CatalogTab:
                     cancel_button = gr.Button("Keep it", size="md")
         with gr.Column(scale=3, min_width=480):
             with gr.Tabs():
-                with gr.Tab("Generate", id="generate"):
-                    with gr.Row(elem_classes=["bottom-aligned"]):
-                        count = gr.Slider(1, SOUND_SLOTS, value=4, step=1, label="Sounds", elem_id="gen-n")
-                        seed = gr.Number(label="Seed (sound i uses seed + i)", value=0, precision=0, elem_id="gen-seed",
-                                         scale=2)
-                        dice = gr.Button("Random seed", size="md", scale=1, min_width=120)
-                    with gr.Row():
-                        temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Temperature (spread)")
-                        duration = gr.Number(label="Duration in s (0: one segment)", value=0, minimum=0,
-                                             elem_id="gen-duration")
-                    with gr.Accordion("Principal directions, Griffin-Lim", open=False):
-                        gr.Markdown("<small>Move along the directions in which the training sounds differ most, "
-                                    "in units of their spread.</small>")
-                        directions = [gr.Slider(-3.0, 3.0, value=0.0, step=0.1, label=f"pc{k + 1}")
-                                      for k in range(DIRECTION_SLOTS)]
-                        griffin_lim = gr.Checkbox(label="Force Griffin-Lim (ignore the model's vocoder)", value=False)
-                    generate_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
-                    with gr.Row():
-                        players = [gr.Audio(label=f"Sound {i + 1}", type="filepath", interactive=False, visible=False,
-                                            buttons=["download"], elem_id=f"gen-sound-{i}", min_width=220)
-                                   for i in range(SOUND_SLOTS)]
-                    files = gr.Files(label="Download", visible=False, elem_id="gen-files")
+                with gr.Tab("Generate", id="generate", elem_id="generate-panel"):
+                    generate = generate_panel.build(ws, model)
+                    directions = generate.directions
 
                 with gr.Tab("Transform your clips", id="transform", elem_id="transform-panel"):
                     transform = transform_panel.build(ws, model)
@@ -164,20 +124,6 @@ def build(ws: Workspace) -> CatalogTab:
         return (gr.update(value=name),) + describe(name)
 
     @handle_errors
-    def generate(name: str | None, n: float, seed_value: Any, temp: float, seconds: Any, griffin: bool,
-                 pc1: float, pc2: float, pc3: float, pc4: float, progress=gr.Progress()):
-        if not name:
-            raise DistillError("pick a model first")
-        offsets = (pc1, pc2, pc3, pc4)[:DIRECTION_SLOTS]
-        chosen = {k + 1: float(v) for k, v in enumerate(offsets) if v}
-        paths = generate_files(ws, name, int(n), None if seed_value in (None, "") else int(seed_value),
-                               float(temp), float(seconds) if seconds not in (None, "", 0) else None, chosen,
-                               bool(griffin), progress=lambda f, text: progress(f, desc=text))
-        updates = [gr.update(value=str(paths[i]), visible=True, label=paths[i].name) if i < len(paths)
-                   else gr.update(value=None, visible=False) for i in range(SOUND_SLOTS)]
-        return (*updates, gr.update(value=[str(p) for p in paths], visible=True))
-
-    @handle_errors
     def import_upload(path: str | None, text: str):
         if not path:
             return (gr.skip(), "") + tuple(gr.skip() for _ in view_outputs)
@@ -207,10 +153,6 @@ def build(ws: Workspace) -> CatalogTab:
     refresh_button.click(load, [search, model], view_outputs, api_visibility="private")
     model.input(pick, [model], view_outputs[2:], api_name="model_details")
     table.select(pick_row, None, view_outputs[1:], api_visibility="private")
-    dice.click(lambda: random.SystemRandom().randrange(2**31), None, [seed], api_visibility="private",
-               show_progress="hidden")
-    generate_button.click(generate, [model, count, seed, temperature, duration, griffin_lim, *directions],
-                          [*players, files], api_name="generate")
     upload.upload(import_upload, [upload, search], [upload, import_result] + view_outputs, api_name="import_model")
     delete_button.click(ask_delete, [model], [confirm_row, confirm_text], api_visibility="private")
     cancel_button.click(lambda: gr.update(visible=False), None, [confirm_row], api_visibility="private")

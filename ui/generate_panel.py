@@ -1,0 +1,172 @@
+"""The Catalog tab's Generate panel: new sounds from the selected model, in three modes (random,
+variations of a clip, a morph from A to B), heard in a grid of players, and kept as a sample
+pack (a zip to download).
+
+The engine does the work (`distill.generate.generate_sounds`, `distill.pack.make_pack`); this
+panel gathers the settings, one set for both buttons, so the pack holds the sounds the
+players played (same seeds, same sounds).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from distill import DistillError
+from distill.generate import GeneratedSound, generate_sounds, model_sounds
+from distill.pack import make_pack
+from distill.workspace import Workspace
+from ui.common import handle_errors
+
+SOUND_SLOTS = 8  # the most sounds one Generate makes (and players shown)
+GRID_COLUMNS = 4  # players per row: 4 sounds make one full row, 8 two
+DIRECTION_SLOTS = 4  # principal-direction sliders (pc1..pc4)
+MODES = {"Random": "random", "Variations of a clip": "variation", "Morph A → B": "morph"}
+PACK_SLOTS = 24  # the most sounds one pack holds from the page (the CLI takes any number)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the panel's settings ask for, as the engine's keyword arguments."""
+
+    kwargs: dict[str, Any]
+
+    @classmethod
+    def from_page(cls, mode_label: str, n: float, seed_value: Any, temperature: float, seconds: Any,
+                  clip: str | None, upload: str | None, morph_a: str | None, morph_b: str | None,
+                  steps: float, griffin: bool, offsets: tuple[float, ...]) -> "Request":
+        mode = MODES.get(mode_label, "random")
+        like = upload or clip or None
+        if mode == "variation" and not like:
+            raise DistillError("pick a training clip to vary, or upload a sound")
+        if mode == "morph" and not (morph_a and morph_b):
+            raise DistillError("pick both ends of the morph, A and B")
+        return cls({
+            "mode": mode,
+            "n": int(steps) if mode == "morph" else int(n),
+            "seed": None if seed_value in (None, "") else int(seed_value),
+            "temperature": float(temperature),
+            "duration": float(seconds) if seconds not in (None, "", 0) else None,
+            "like": like if mode == "variation" else None,
+            "morph_ends": (morph_a, morph_b) if mode == "morph" else None,
+            "offsets": {k + 1: float(v) for k, v in enumerate(offsets) if v} or None,
+            "griffin_lim": bool(griffin),
+        })
+
+
+def sound_label(index: int, sound: GeneratedSound) -> str:
+    """`3 · seed 12 · 1.90 s · harp_C5 (moved 0.70, decay ×0.95)` — short enough for a player."""
+    made_of = sound.recipe if len(sound.recipe) < 70 else sound.recipe[:67] + "…"
+    return f"{index + 1} · seed {sound.seed} · {sound.seconds:.2f} s · {made_of}"
+
+
+@dataclass
+class GeneratePanel:
+    directions: list[gr.Slider]  # the catalog shows as many as the picked model has
+
+
+def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
+    mode = gr.Radio(list(MODES), value="Random", label="Make", elem_id="gen-mode")
+    with gr.Row(elem_classes=["bottom-aligned"]):
+        count = gr.Slider(1, SOUND_SLOTS, value=4, step=1, label="Sounds", elem_id="gen-n")
+        seed = gr.Number(label="Seed (sound i uses seed + i)", value=0, precision=0, elem_id="gen-seed", scale=2)
+        dice = gr.Button("Random seed", size="md", scale=1, min_width=120)
+    with gr.Row(visible=False, elem_id="gen-like-row") as like_row:
+        clip = gr.Dropdown(label="Training clip to vary", choices=[], value=None, allow_custom_value=True,
+                           elem_id="gen-like")
+        upload = gr.File(label="…or any sound", file_types=["audio"], height=90, elem_id="gen-like-upload")
+    with gr.Row(visible=False, elem_id="gen-morph-row") as morph_row:
+        morph_a = gr.Dropdown(label="A (a clip, or seed:N)", choices=[], allow_custom_value=True, elem_id="gen-morph-a")
+        morph_b = gr.Dropdown(label="B (a clip, or seed:N)", choices=[], allow_custom_value=True, elem_id="gen-morph-b")
+        steps = gr.Slider(2, SOUND_SLOTS, value=5, step=1, label="Steps from A to B", elem_id="gen-steps")
+    with gr.Row():
+        temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, elem_id="gen-temperature",
+                                label="Temperature: 0 = the most typical clip, 1 = as varied as the clips")
+        duration = gr.Number(label="Duration in s (0 = like the clips)", value=0, minimum=0, elem_id="gen-duration")
+    hint = gr.Markdown(elem_id="gen-hint")
+    with gr.Accordion("Principal directions, Griffin-Lim", open=False):
+        gr.Markdown("<small>Move along the directions in which the training sounds differ most, "
+                    "in units of their spread.</small>")
+        directions = [gr.Slider(-3.0, 3.0, value=0.0, step=0.1, label=f"pc{k + 1}") for k in range(DIRECTION_SLOTS)]
+        griffin_lim = gr.Checkbox(label="Force Griffin-Lim (ignore the model's vocoder)", value=False)
+    with gr.Row():
+        generate_button = gr.Button("Generate", variant="primary", elem_id="gen-run", scale=2)
+        pack_button = gr.Button("Make a sample pack of these settings", elem_id="gen-pack", scale=2)
+        pack_size = gr.Slider(1, PACK_SLOTS, value=12, step=1, label="Sounds in a random or variations pack",
+                              elem_id="gen-pack-n", scale=2)
+    players = []
+    for row in range(SOUND_SLOTS // GRID_COLUMNS):
+        with gr.Row(equal_height=True):
+            players += [gr.Audio(label=f"Sound {row * GRID_COLUMNS + i + 1}", type="filepath", interactive=False,
+                                 visible=False, buttons=["download"], elem_id=f"gen-sound-{row * GRID_COLUMNS + i}",
+                                 min_width=200) for i in range(GRID_COLUMNS)]
+    pack_download = gr.DownloadButton("Download the pack (.zip)", visible=False, elem_id="gen-pack-download")
+    pack_summary = gr.Markdown(elem_id="gen-pack-summary")
+    settings = [mode, count, seed, temperature, duration, clip, upload, morph_a, morph_b, steps, griffin_lim,
+                *directions]
+
+    def request(mode_label, n, seed_value, temp, seconds, clip_name, upload_path, a, b, k, griffin, *pcs) -> Request:
+        return Request.from_page(mode_label, n, seed_value, temp, seconds, clip_name, upload_path, a, b, k, griffin,
+                                 tuple(pcs))
+
+    @handle_errors
+    def show_mode(mode_label: str):
+        chosen = MODES.get(mode_label, "random")
+        return (gr.update(visible=chosen == "variation"), gr.update(visible=chosen == "morph"),
+                gr.update(visible=chosen != "morph"))
+
+    @handle_errors
+    def pick_model(name: str | None):
+        if not name:
+            return (*[gr.update(choices=[], value=None)] * 3, "")
+        sounds = model_sounds(ws, name)
+        first, second = (sounds.clips + sounds.clips)[:2] if sounds.clips else (None, None)
+        return (gr.update(choices=sounds.clips, value=sounds.clips[0] if sounds.clips else None),
+                gr.update(choices=sounds.clips, value=first),
+                gr.update(choices=sounds.clips, value=sounds.clips[-1] if sounds.clips else second),
+                f"<small>Made from the model's {len(sounds.clips)} training clips; a sound is "
+                f"{sounds.default_seconds:.2f} s (their median length) unless you set a duration.</small>")
+
+    @handle_errors
+    def generate(name: str | None, *values, progress=gr.Progress()):
+        if not name:
+            raise DistillError("pick a model first")
+        asked = request(*values)
+        def step(done: int, total: int) -> None:
+            progress(done / total, desc=f"sound {min(done + 1, total)} of {total}")
+
+        sounds = generate_sounds(ws, name, progress=step, **asked.kwargs)
+        updates = [gr.update(value=str(sounds[i].path), visible=True, label=sound_label(i, sounds[i]))
+                   if i < len(sounds) else gr.update(value=None, visible=False) for i in range(SOUND_SLOTS)]
+        return tuple(updates)
+
+    @handle_errors
+    def pack(name: str | None, size: float, *values, progress=gr.Progress()):
+        if not name:
+            raise DistillError("pick a model first")
+        asked = request(*values)
+        kwargs = dict(asked.kwargs)
+        if kwargs["mode"] != "morph":
+            kwargs["n"] = int(size)
+        def step(done: int, total: int) -> None:
+            progress(done / total, desc=f"{done} of {total} sounds")
+
+        result = make_pack(ws, name, progress=step, **kwargs)
+        limited = sum(1 for f in result.files if f["peak_limited"])
+        note = f" ({limited} held under the loudness target by their peaks)" if limited else ""
+        return (gr.update(value=str(result.zip_path), visible=True,
+                          label=f"Download {Path(result.zip_path).name}"),
+                f"<small>**{len(result.files)} sounds** in `{result.folder}`: trimmed, at the clips' median "
+                f"loudness{note}, 24-bit WAV, with `pack.json` to make any of them again.</small>")
+
+    mode.change(show_mode, [mode], [like_row, morph_row, count], api_visibility="private", show_progress="hidden")
+    model.change(pick_model, [model], [clip, morph_a, morph_b, hint], api_visibility="private", show_progress="hidden")
+    dice.click(lambda: random.SystemRandom().randrange(2**31), None, [seed], api_visibility="private",
+               show_progress="hidden")
+    generate_button.click(generate, [model, *settings], players, api_name="generate")
+    pack_button.click(pack, [model, pack_size, *settings], [pack_download, pack_summary], api_name="pack")
+    return GeneratePanel(directions=directions)
