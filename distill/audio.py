@@ -19,6 +19,7 @@ import torchaudio.functional as AF
 import torchaudio.transforms as T
 
 from distill import DistillError
+from distill.griffin_lim import griffin_lim as fast_griffin_lim
 from distill.workspace import atomic_path
 
 # log(1e-5): the floor of every log-mel; silence sits here.
@@ -90,7 +91,7 @@ def log_mel(wave: torch.Tensor, settings: AudioSettings) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=8)
-def _inverse_transforms(settings: AudioSettings, n_iter: int, device: str):
+def _inverse_mel(settings: AudioSettings, device: str) -> T.InverseMelScale:
     inverse_mel = T.InverseMelScale(
         n_stft=settings.n_fft // 2 + 1,
         n_mels=settings.n_mels,
@@ -98,19 +99,17 @@ def _inverse_transforms(settings: AudioSettings, n_iter: int, device: str):
         f_min=settings.f_min,
         f_max=settings.f_max,
     ).to(device)
-    # rand_init=False: the same mel always gives the same audio (seeded generation).
-    griffin_lim = T.GriffinLim(
-        n_fft=settings.n_fft, hop_length=settings.hop_length, power=1.0, n_iter=n_iter, rand_init=False
-    ).to(device)
-    return inverse_mel, griffin_lim
+    return inverse_mel
 
 
 def griffin_lim(log_mels: torch.Tensor, settings: AudioSettings, n_iter: int = 32) -> torch.Tensor:
-    """(..., n_mels, frames) log-mel → (..., samples) waveform via InverseMelScale + GriffinLim."""
-    inverse_mel, gl = _inverse_transforms(settings, n_iter, str(log_mels.device))
+    """(..., n_mels, frames) log-mel → (..., samples) waveform: InverseMelScale, then
+    Griffin-Lim from zero phase (`distill.griffin_lim`: the same mel always gives the same
+    audio, which seeded generation relies on)."""
+    inverse_mel = _inverse_mel(settings, str(log_mels.device))
     magnitude = torch.exp(log_mels.float().clamp(min=LOG_MEL_FLOOR, max=12.0))
     with torch.no_grad():
-        return gl(inverse_mel(magnitude))
+        return fast_griffin_lim(inverse_mel(magnitude), settings.n_fft, settings.hop_length, n_iter)
 
 
 def normalize_peak(wave: np.ndarray | torch.Tensor, peak: float = 0.89, max_gain_db: float = 30.0) -> np.ndarray:
