@@ -233,9 +233,20 @@ def model_details(ws: Workspace, name_or_path: str | Path) -> dict[str, Any]:
             "directions": 0 if ratio is None else int(len(ratio)),
             "explained_variance_top": [] if ratio is None else [round(float(r), 4) for r in ratio[:8]],
             "matches_training_data": analysis.get("matches_training_data"),
+            **_generation_summary(analysis.get("trajectories")),
         },
         "vocoder": vocoder,
     }
+
+
+def _generation_summary(trajectories: Any) -> dict[str, Any]:
+    """What new sounds start from: the clip count, their median length and loudness (None
+    for a file exported before whole-sound generation)."""
+    if not isinstance(trajectories, dict):
+        return {"generation_clips": None, "default_seconds": None, "loudness_lufs": None}
+    return {"generation_clips": len(trajectories.get("names") or []),
+            "default_seconds": round(float(trajectories.get("median_seconds", 0.0)), 3),
+            "loudness_lufs": round(float(trajectories.get("loudness_lufs", 0.0)), 2)}
 
 
 # -- changing the catalog -----------------------------------------------------------------

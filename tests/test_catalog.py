@@ -112,6 +112,9 @@ def test_table_shows_the_vocoder_slot(three):
     assert len(table.loc["gravel", "Created"]) == 16  # YYYY-MM-DD HH:MM
     details = catalog.model_details(three, "Birdsong")
     assert details["vocoder"]["training"]["epochs"] == 200 and "state" not in details["vocoder"]
+    analysis = details["analysis"]
+    assert analysis["generation_clips"] == 7 and analysis["default_seconds"] > 0.5
+    assert analysis["loudness_lufs"] == -24.0
     json.dumps(details)  # JSON-plain, for `models info --json`
 
 

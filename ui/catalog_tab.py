@@ -15,7 +15,7 @@ from distill.catalog import (TABLE_COLUMNS, delete_model, import_model, list_mod
 from distill.modelfile import ModelExistsError
 from distill.workspace import Workspace
 from ui import generate_panel, transform_panel, vocoder_panel
-from ui.common import handle_errors, number
+from ui.common import handle_errors, log, number, user_message
 from ui.generate_panel import DIRECTION_SLOTS
 
 
@@ -36,6 +36,10 @@ def details_markdown(details: dict[str, Any]) -> str:
         f"{analysis.get('latent_dim', '?')} channels × {number(analysis.get('latent_frames_per_second'), 3)} frames a "
         f"second · {details.get('parameters', 0):,} parameters · {details.get('size_mb', '?')} MB",
         f"- **Created** {str(meta.get('created', '?'))[:19].replace('T', ' ')}",
+        f"- **New sounds** from its {analysis['generation_clips']} training clips, "
+        f"{number(analysis.get('default_seconds'), 3)} s long by default"
+        if analysis.get("generation_clips") is not None else
+        "- **New sounds** ⚠ exported before whole-sound generation: export it again from its experiment",
     ]
     if analysis.get("matches_training_data") is False:
         lines.append("- ⚠ the dataset has changed since training: the latent statistics describe it as it is now")
@@ -46,6 +50,18 @@ def details_markdown(details: dict[str, Any]) -> str:
     else:
         lines.append("- **Vocoder** none: sounds are made with Griffin-Lim")
     return "\n".join(lines)
+
+
+def import_refusal(exc: BaseException) -> str:
+    """The one message a refused import gets, shown beside the import box."""
+    if isinstance(exc, ModelExistsError):
+        reason = (f"a model named {exc.name!r} is already in the catalog: delete or rename that one first, "
+                  f"or rename the file (e.g. to {exc.suggestion}.distillgan)")
+    else:
+        if not isinstance(exc, DistillError):
+            log.exception("import failed")
+        reason = user_message(exc)
+    return f"⚠ **Not imported**: {reason}"
 
 
 @dataclass
@@ -129,9 +145,10 @@ def build(ws: Workspace) -> CatalogTab:
             return (gr.skip(), "") + tuple(gr.skip() for _ in view_outputs)
         try:
             entry = import_model(ws, path)
-        except ModelExistsError as exc:
-            raise DistillError(f"a model named {exc.name!r} is already in the catalog: delete or rename "
-                               f"that one first, or rename the file (e.g. to {exc.suggestion}.distillgan)") from None
+        except Exception as exc:  # noqa: BLE001 - a refusal is one message; the rest of the tab stays as it was
+            # Returned, not raised: a raised error puts an Error badge on every output (the table, the
+            # picker, the details) and leaves the refused file in the box, offered for download.
+            return (None, import_refusal(exc)) + tuple(gr.skip() for _ in view_outputs)
         gr.Info(f"Imported {entry.name}")
         return (None, f"Imported **{entry.name}**.") + views(text, entry.name)
 
@@ -153,7 +170,8 @@ def build(ws: Workspace) -> CatalogTab:
     refresh_button.click(load, [search, model], view_outputs, api_visibility="private")
     model.input(pick, [model], view_outputs[2:], api_name="model_details")
     table.select(pick_row, None, view_outputs[1:], api_visibility="private")
-    upload.upload(import_upload, [upload, search], [upload, import_result] + view_outputs, api_name="import_model")
+    upload.upload(import_upload, [upload, search], [upload, import_result] + view_outputs, api_name="import_model",
+                  show_progress_on=[upload])
     delete_button.click(ask_delete, [model], [confirm_row, confirm_text], api_visibility="private")
     cancel_button.click(lambda: gr.update(visible=False), None, [confirm_row], api_visibility="private")
     confirm_button.click(confirm_delete, [model, search], [confirm_row] + view_outputs, api_name="delete_model")

@@ -133,6 +133,10 @@ def run_info(args: argparse.Namespace) -> int:
         ("latent analysis", f"{analysis['latent_frames']} latent frames of {analysis['segments']} segments; "
                             "variance along pc1.. "
                             + ", ".join(f"{r:.0%}" for r in analysis["explained_variance_top"][:4])),
+        ("new sounds", "export again to generate (this file has no clip trajectories)"
+         if analysis.get("generation_clips") is None else
+         f"from {analysis['generation_clips']} clips; {analysis['default_seconds']:g} s long by default, "
+         f"packs at {analysis['loudness_lufs']:g} LUFS"),
         ("vocoder", "none (Griffin-Lim)" if voc is None else catalog.vocoder_label(voc.get("training"))),
     ]
     width = max(len(key) for key, _ in rows)
