@@ -23,9 +23,11 @@ from distill.workspace import Workspace
 from ui.common import handle_errors
 
 SOUND_SLOTS = 8  # the most sounds one Generate makes (and players shown)
-GRID_COLUMNS = 4  # players per row: 4 sounds make one full row, 8 two
+GRID_COLUMNS = 2  # players per row: the panel is ~570 px wide at 1280; 4 sounds make a 2 × 2 grid
 DIRECTION_SLOTS = 4  # principal-direction sliders (pc1..pc4)
 MODES = {"Random": "random", "Variations of a clip": "variation", "Morph A → B": "morph"}
+TEMPERATURE_LABELS = {"random": "Temperature: 0 = the most typical clip, 1 = as varied as the clips",
+                      "variation": "Distance of the farthest variation (0 = the clip itself)"}
 PACK_SLOTS = 24  # the most sounds one pack holds from the page (the CLI takes any number)
 
 
@@ -59,9 +61,14 @@ class Request:
 
 
 def sound_label(index: int, sound: GeneratedSound) -> str:
-    """`3 · seed 12 · 1.90 s · harp_C5 (moved 0.70, decay ×0.95)` — short enough for a player."""
-    made_of = sound.recipe if len(sound.recipe) < 70 else sound.recipe[:67] + "…"
-    return f"{index + 1} · seed {sound.seed} · {sound.seconds:.2f} s · {made_of}"
+    """A player's label, short enough for one line: `3 · harp_Cs5 · seed 12`, a morph step as
+    `3 · 50 % of the way A → B`."""
+    spec = sound.spec
+    if spec.mode == "morph":
+        return f"{index + 1} · {spec.position:.0%} of the way A → B"
+    source = Path(spec.like).stem if spec.mode == "variation" and spec.like else Path(sound.recipe.split(",")[0]).stem
+    detail = f"distance {spec.temperature:.2f}" if spec.mode == "variation" else f"seed {spec.seed}"
+    return f"{index + 1} · {source[:28]} · {detail}"
 
 
 @dataclass
@@ -78,14 +85,14 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
     with gr.Row(visible=False, elem_id="gen-like-row") as like_row:
         clip = gr.Dropdown(label="Training clip to vary", choices=[], value=None, allow_custom_value=True,
                            elem_id="gen-like")
-        upload = gr.File(label="…or any sound", file_types=["audio"], height=90, elem_id="gen-like-upload")
+        upload = gr.File(label="…or any sound", file_types=["audio"], height=120, elem_id="gen-like-upload")
     with gr.Row(visible=False, elem_id="gen-morph-row") as morph_row:
         morph_a = gr.Dropdown(label="A (a clip, or seed:N)", choices=[], allow_custom_value=True, elem_id="gen-morph-a")
         morph_b = gr.Dropdown(label="B (a clip, or seed:N)", choices=[], allow_custom_value=True, elem_id="gen-morph-b")
         steps = gr.Slider(2, SOUND_SLOTS, value=5, step=1, label="Steps from A to B", elem_id="gen-steps")
     with gr.Row():
         temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, elem_id="gen-temperature",
-                                label="Temperature: 0 = the most typical clip, 1 = as varied as the clips")
+                                label=TEMPERATURE_LABELS["random"])
         duration = gr.Number(label="Duration in s (0 = like the clips)", value=0, minimum=0, elem_id="gen-duration")
     hint = gr.Markdown(elem_id="gen-hint")
     with gr.Accordion("Principal directions, Griffin-Lim", open=False):
@@ -93,19 +100,23 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
                     "in units of their spread.</small>")
         directions = [gr.Slider(-3.0, 3.0, value=0.0, step=0.1, label=f"pc{k + 1}") for k in range(DIRECTION_SLOTS)]
         griffin_lim = gr.Checkbox(label="Force Griffin-Lim (ignore the model's vocoder)", value=False)
-    with gr.Row():
-        generate_button = gr.Button("Generate", variant="primary", elem_id="gen-run", scale=2)
-        pack_button = gr.Button("Make a sample pack of these settings", elem_id="gen-pack", scale=2)
-        pack_size = gr.Slider(1, PACK_SLOTS, value=12, step=1, label="Sounds in a random or variations pack",
-                              elem_id="gen-pack-n", scale=2)
+    generate_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
     players = []
     for row in range(SOUND_SLOTS // GRID_COLUMNS):
         with gr.Row(equal_height=True):
             players += [gr.Audio(label=f"Sound {row * GRID_COLUMNS + i + 1}", type="filepath", interactive=False,
                                  visible=False, buttons=["download"], elem_id=f"gen-sound-{row * GRID_COLUMNS + i}",
                                  min_width=200) for i in range(GRID_COLUMNS)]
-    pack_download = gr.DownloadButton("Download the pack (.zip)", visible=False, elem_id="gen-pack-download")
-    pack_summary = gr.Markdown(elem_id="gen-pack-summary")
+    with gr.Group():
+        gr.Markdown("<small>**Sample pack**: these settings as trimmed, loudness-matched 24-bit WAVs in a zip, "
+                    "with pack.json to make any sound again (a morph packs its steps).</small>", padding=True)
+        with gr.Row(elem_classes=["bottom-aligned"]):
+            pack_size = gr.Slider(1, PACK_SLOTS, value=12, step=1, label="Sounds in the pack", elem_id="gen-pack-n",
+                                  scale=2)
+            pack_button = gr.Button("Make the pack", elem_id="gen-pack", scale=1, min_width=140)
+            pack_download = gr.DownloadButton("Download the pack (.zip)", visible=False, elem_id="gen-pack-download",
+                                              scale=1, min_width=140)
+        pack_summary = gr.Markdown(elem_id="gen-pack-summary", padding=True)
     settings = [mode, count, seed, temperature, duration, clip, upload, morph_a, morph_b, steps, griffin_lim,
                 *directions]
 
@@ -117,7 +128,8 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
     def show_mode(mode_label: str):
         chosen = MODES.get(mode_label, "random")
         return (gr.update(visible=chosen == "variation"), gr.update(visible=chosen == "morph"),
-                gr.update(visible=chosen != "morph"))
+                gr.update(visible=chosen != "morph"),
+                gr.update(visible=chosen != "morph", label=TEMPERATURE_LABELS.get(chosen, TEMPERATURE_LABELS["random"])))
 
     @handle_errors
     def pick_model(name: str | None):
@@ -158,12 +170,12 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
         result = make_pack(ws, name, progress=step, **kwargs)
         limited = sum(1 for f in result.files if f["peak_limited"])
         note = f" ({limited} held under the loudness target by their peaks)" if limited else ""
-        return (gr.update(value=str(result.zip_path), visible=True,
-                          label=f"Download {Path(result.zip_path).name}"),
+        return (gr.update(value=str(result.zip_path), visible=True, label="Download the .zip"),
                 f"<small>**{len(result.files)} sounds** in `{result.folder}`: trimmed, at the clips' median "
                 f"loudness{note}, 24-bit WAV, with `pack.json` to make any of them again.</small>")
 
-    mode.change(show_mode, [mode], [like_row, morph_row, count], api_visibility="private", show_progress="hidden")
+    mode.change(show_mode, [mode], [like_row, morph_row, count, temperature], api_visibility="private",
+                show_progress="hidden")
     model.change(pick_model, [model], [clip, morph_a, morph_b, hint], api_visibility="private", show_progress="hidden")
     dice.click(lambda: random.SystemRandom().randrange(2**31), None, [seed], api_visibility="private",
                show_progress="hidden")
