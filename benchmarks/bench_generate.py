@@ -16,6 +16,18 @@ Prints; asserts nothing.
 Targets (issue 10): median decay within ±4 dB of the clips'; prominence within 5 dB; MMD² ≤ 2×
 the floor; novelty 0.6-1.4; the closest two of the 24 farther apart than the closest two
 training clips; generation ≥ 50× real time with Griffin-Lim.
+
+Measured 2026-12-03 (2 shared cores, load ~1.2; training from scratch, deterministic):
+  dev-pitched  decay -24.5 / -25.5 dB (generated / clips), prominence 66.2 / 67.2 dB, flatness
+               0.000 / 0.000, MMD² 0.049 (floor 0.050: 1.0×), novelty 0.82, nearest two
+               generated 0.75 (training clips' nearest two 0.55), 24 seed clips for 24 sounds,
+               33× real time (target 50×: missed).
+  dev-drums    decay -25.5 / -25.4 dB, prominence 31.7 / 31.7 dB, flatness 0.024 / 0.051, MMD²
+               0.031 (floor 0.077: 0.4×), novelty 0.81, nearest two 0.72 (0.61), 21× real time.
+`shared/quality/gen_eval.py` on the --write output agrees (dev-pitched: prominence 66.7,
+decay -24.4, MMD² 0.050, novelty 0.82; dev-drums 31.2, -25.3, 0.031, 0.82). The build before
+(a latent walk, one 0.74 s segment): decay -8.5 / -8.4 dB, MMD² 6.6× / 7.8× the floor,
+novelty 1.26 / 1.89.
 """
 
 from __future__ import annotations
