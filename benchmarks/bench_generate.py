@@ -24,7 +24,7 @@ Measured 2026-12-03 (2 shared cores, load ~1.2; training from scratch, determini
                33× real time (target 50×: missed).
   dev-drums    decay -25.5 / -25.4 dB, prominence 31.7 / 31.7 dB, flatness 0.024 / 0.051, MMD²
                0.031 (floor 0.077: 0.4×), novelty 0.81, nearest two 0.72 (0.61), 21× real time.
-`shared/quality/gen_eval.py` on the --write output agrees (dev-pitched: prominence 66.7,
+`shared/quality/gen_eval.py` on the --write output agrees (dev-pitched: prominence 66.6,
 decay -24.4, MMD² 0.050, novelty 0.82; dev-drums 31.2, -25.3, 0.031, 0.82). The build before
 (a latent walk, one 0.74 s segment): decay -8.5 / -8.4 dB, MMD² 6.6× / 7.8× the floor,
 novelty 1.26 / 1.89.
