@@ -4,15 +4,25 @@ Any number of consumers follow a job with `job.events()`: each gets every event 
 first one (or from an index), in order, and the iterator ends after the terminal event
 (`Finished`, `Cancelled` or `Failed`). The UI's generator, the CLI's progress bar and the
 tests all read the same stream. The VAE trainer and the vocoder trainer are both jobs.
+
+A job stops gracefully when `cancel()` is called in its own process, or, when it has a
+`stop_file`, when that file appears: that is how another process (`distill stop`, the web
+app's Stop on a run the CLI started) asks it to stop. The job polls the file between units
+of work: one failed `open` a batch while nobody asks (microseconds).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator
+
+from distill.workspace import atomic_write_json
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,14 @@ class Warning(Event):  # noqa: A001 - the event's name is what users read
 
 
 @dataclass(frozen=True)
+class StopRequested(Event):
+    """Another process asked the job to stop (its `stop_file` appeared); it stops after the
+    current unit of work and ends `Cancelled` as after `cancel()`."""
+
+    by: str  # who asked, in words: "distill stop (process 4242)"
+
+
+@dataclass(frozen=True)
 class Finished(Event):
     epoch: int
 
@@ -99,12 +117,37 @@ def status_word(status: str) -> str:
     return _OLD_STATUS_WORDS.get(status, status)
 
 
+# -- stop requests between processes -----------------------------------------------------------
+
+STOP_REQUEST_FILE = "stop-request.json"  # in the run's folder, beside its record
+
+
+def write_stop_request(path: Path, by: str) -> None:
+    """Ask the job whose `stop_file` is `path` to stop. Written whole (atomically), so the job
+    never reads half a request."""
+    atomic_write_json(path, {"by": by, "pid": os.getpid(), "time": time.time()})
+
+
+def read_stop_request(path: Path) -> dict[str, Any] | None:
+    """The request at `path` (who asked, when), or None when there is none."""
+    try:
+        request = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {"by": "another program"}  # unreadable, but there: still a request
+    return request if isinstance(request, dict) else {"by": "another program"}
+
+
 class BackgroundJob:
     """Subclasses implement `run()`, calling `publish()` as they go and checking
     `cancel_requested` between units of work. An exception escaping `run()` becomes a
     `Failed` event after `on_failure()` had its chance to record it."""
 
     name = "job"
+    # Where another process asks this job to stop (see write_stop_request); None: only cancel().
+    # A request left over from an earlier run is removed at start(), and the job's own at its end.
+    stop_file: Path | None = None
 
     def __init__(self) -> None:
         self._events: list[Event] = []
@@ -116,6 +159,7 @@ class BackgroundJob:
     def start(self) -> "BackgroundJob":
         if self._thread is not None:
             raise RuntimeError("a job starts once")
+        self._remove_stop_file()
         # A daemon thread: the job outlives any UI handler or browser tab, not the process.
         self._thread = threading.Thread(target=self._run_guarded, name=self.name, daemon=True)
         self._thread.start()
@@ -131,6 +175,7 @@ class BackgroundJob:
             finally:
                 self.publish(Failed(message=message))
         finally:
+            self._remove_stop_file()
             if not self.done:
                 self.publish(Failed(message="the job ended without saying how"))
 
@@ -146,7 +191,23 @@ class BackgroundJob:
 
     @property
     def cancel_requested(self) -> bool:
-        return self._cancel.is_set()
+        """Whether to stop now: cancel() was called, or (checked here, on the job's thread,
+        between units of work) a stop request appeared; the latter is published once."""
+        if self._cancel.is_set():
+            return True
+        request = read_stop_request(self.stop_file) if self.stop_file is not None else None
+        if request is None:
+            return False
+        self._cancel.set()
+        self.publish(StopRequested(by=str(request.get("by") or "another program")))
+        return True
+
+    def _remove_stop_file(self) -> None:
+        if self.stop_file is not None:
+            try:
+                self.stop_file.unlink(missing_ok=True)
+            except OSError:  # a read-only folder must not fail the job: the next start retries
+                pass
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:

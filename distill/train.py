@@ -37,8 +37,8 @@ from distill.checkpoints import (CheckpointInfo, CheckpointWriter, Retention, ap
                                  list_checkpoints, load_checkpoint, now_iso, read_experiment, read_metrics,
                                  serialise_checkpoint, truncate_metrics, write_checkpoint, write_experiment)
 from distill.data import TrainingData, clip_path, load_dataset, prepare_training_data, split_clips
-from distill.jobs import (RESUMABLE, STOPPED, BackgroundJob, Cancelled, CheckpointWritten, EpochFinished, Finished,
-                          PreviewWritten, Started, Warning, status_word)
+from distill.jobs import (RESUMABLE, STOP_REQUEST_FILE, STOPPED, BackgroundJob, Cancelled, CheckpointWritten,
+                          EpochFinished, Finished, PreviewWritten, Started, Warning, status_word)
 from distill.model import ConvVAE, KLSchedule, ModelConfig, preset, vae_loss
 from distill.previews import PreviewItem, write_previews
 from distill.workspace import Workspace, sanitize_filename
@@ -378,6 +378,7 @@ class TrainingJob(BackgroundJob):
         self.ws = ws
         self.experiment_id = experiment_id
         self.experiment_dir = ws.experiment_dir(experiment_id)
+        self.stop_file = self.experiment_dir / STOP_REQUEST_FILE  # `distill stop`, the page's Stop (distill.stopping)
         self.config = config
         self.resume_state = resume_state
         self.lock = WorkspaceLock(ws.lock_path)

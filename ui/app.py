@@ -5,6 +5,10 @@
 The app is local and works with no internet at all: analytics and version checks are off
 (the environment variable is set before Gradio is imported), the theme uses system fonts
 only, and Gradio may serve the workspace's files and its own, nothing else.
+
+Ctrl-C, SIGTERM (`kill`, a service manager) and SIGHUP (a closed terminal) stop the server
+and then the training it runs, gracefully: the job finishes its batch and checkpoints, and
+the experiment reads `stopped`, resumable, not `interrupted`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import gradio as gr  # noqa: E402
 
 from distill import DistillError, __version__  # noqa: E402
 from distill.data import ensure_example_dataset  # noqa: E402
+from distill.stopping import StopSignals, stop_jobs_here  # noqa: E402
 from distill.workspace import Workspace  # noqa: E402
 from ui import catalog_tab, dataset_tab, previews_tab, training_tab, transform_panel  # noqa: E402
 
@@ -33,7 +38,9 @@ SYSTEM_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace
 CSS = """
 .gradio-container { max-width: 1400px !important; }
 #train-status { min-height: 2.6em; }
-#loss-chart .caption { display: none; }  /* it only makes the chart redraw; the status line has the numbers */
+#loss-chart svg { display: block; }
+.log-mel { margin: 0; }
+.log-mel figcaption { font-size: var(--block-label-text-size); color: var(--block-label-text-color); margin: var(--spacing-sm) 0; }
 #model-details ul { margin-top: 0.2em; }
 footer { display: none !important; }
 .bottom-aligned { align-items: flex-end !important; }
@@ -70,7 +77,7 @@ def build_app(ws: Workspace) -> gr.Blocks:
         # Initial values are drawn per page load (a reload must see what is on disk now), and
         # each tab redraws its lists when it is opened (a dataset or model made elsewhere).
         app.load(data.refresh, None, data.refresh_outputs, api_visibility="private")
-        app.load(training.load, None, training.load_outputs, api_visibility="private")
+        app.load(training.load, None, training.load_outputs, api_visibility="private", show_progress="hidden")
         app.load(previews.load, None, previews.load_outputs, api_visibility="private")
         app.load(catalog.load, None, catalog.load_outputs, api_visibility="private")
         dataset_page.select(data.refresh, [data.dataset], data.refresh_outputs, api_visibility="private")
@@ -102,11 +109,24 @@ def launch(ws: Workspace, host: str = DEFAULT_HOST, port: int | None = DEFAULT_P
                            quiet=True, **launch_options(ws))
     if block:
         print(f"Distill is running at {url}\nWorkspace: {ws.root}\nPress Ctrl+C to stop.", flush=True)
+        serve_until_stopped(app, ws)
+    return app, url
+
+
+def serve_until_stopped(app: gr.Blocks, ws: Workspace) -> None:
+    """Serve until Ctrl-C, SIGTERM or SIGHUP; then stop this process's jobs gracefully (a
+    daemon thread would otherwise die mid-batch with the process, its epoch lost). A second
+    signal while they stop quits at once."""
+    with StopSignals():
         try:
-            app.block_thread()
+            app.block_thread()  # turns the first signal's KeyboardInterrupt into closing the server
         except KeyboardInterrupt:
             pass
-    return app, url
+        try:
+            for line in stop_jobs_here(ws):
+                print(line, flush=True)
+        except KeyboardInterrupt:
+            print("quitting without waiting for the training to checkpoint", flush=True)
 
 
 def open_workspace(root: str | None) -> Workspace:

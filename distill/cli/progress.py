@@ -1,16 +1,20 @@
 """Following a background job in the terminal: a line per event until it ends, Ctrl-C (or
-SIGTERM, or SIGHUP when the terminal closes) for a graceful stop. Shared by `distill train`,
+SIGTERM, or SIGHUP when the terminal closes) for a graceful stop, and a stop asked for from
+elsewhere (`distill stop`, the web app's Stop) said as such. Shared by `distill train`,
 `distill resume` and `distill train-vocoder`."""
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
-from types import FrameType
 from typing import Callable
 
-from distill.jobs import BackgroundJob, Cancelled, EpochFinished, Failed, Finished, PreviewWritten, Started, Warning
+from distill.jobs import (BackgroundJob, Cancelled, EpochFinished, Failed, Finished, PreviewWritten, Started,
+                          StopRequested, Warning)
+from distill.stopping import StopSignals  # noqa: F401 (its home was here; kept importable)
+
+# A run stopped at someone's request (not by a signal to this process) did not do all it was
+# asked to: a script must not take it for a finished one.
+EXIT_STOP_REQUESTED = 3
 
 
 def eta(event: EpochFinished) -> str:
@@ -18,54 +22,13 @@ def eta(event: EpochFinished) -> str:
     return f"ETA {int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
-class StopSignals:
-    """While active, SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C does, so a
-    `kill`, a service manager or a closed terminal stops a training as gracefully as Ctrl-C.
-    `signum` is the signal that asked first (SIGINT when it was Ctrl-C)."""
-
-    # SIGHUP does not exist on Windows.
-    NAMES = ("SIGTERM", "SIGHUP")
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, object] = {}
-
-    def __enter__(self) -> "StopSignals":
-        if threading.current_thread() is threading.main_thread():  # Python allows handlers only there
-            for name in self.NAMES:
-                if hasattr(signal, name):
-                    number = getattr(signal, name)
-                    self._previous[number] = signal.signal(number, self._handle)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is None:
-            self.signum = signum
-        raise KeyboardInterrupt
-
-    def first(self) -> signal.Signals:
-        """The signal that asked to stop first; a KeyboardInterrupt our handler did not raise
-        was Ctrl-C."""
-        if self.signum is None:
-            self.signum = signal.SIGINT
-        return signal.Signals(self.signum)
-
-    @property
-    def exit_code(self) -> int:
-        """The shell's convention: 128 + the signal's number (130 for Ctrl-C)."""
-        return 128 + int(self.first())
-
-
 def follow(job: BackgroundJob, epoch_line: Callable[[EpochFinished], str], resume_command: str,
            finished_note: str = "", what: str = "training") -> int:
     """Print the job's events until it ends; `epoch_line` words an epoch. Ctrl-C, SIGTERM or
     SIGHUP asks for a graceful stop (the job finishes its batch and checkpoints); a second
     one quits at once. Returns the exit code: 0 done, 1 failed, 128 + the signal's number
-    when a signal stopped it (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."""
+    when a signal stopped it (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), EXIT_STOP_REQUESTED when
+    another process asked it to stop."""
     seen, stopping = 0, False
     with StopSignals() as stop:
         while True:
@@ -88,7 +51,9 @@ def follow(job: BackgroundJob, epoch_line: Callable[[EpochFinished], str], resum
         return 1
     if isinstance(outcome, Cancelled):
         print(f"stopped. Resume with: {resume_command}", flush=True)
-        return stop.exit_code if stopping else 0
+        if stopping:
+            return stop.exit_code
+        return EXIT_STOP_REQUESTED if any(isinstance(e, StopRequested) for e in job.history) else 0
     return 0
 
 
@@ -102,6 +67,8 @@ def _print_event(event, epoch_line: Callable[[EpochFinished], str], finished_not
         print(f"      previews for epoch {event.epoch}: {len(event.paths)} files", flush=True)
     elif isinstance(event, Warning):
         print(f"warning: {event.message}", flush=True)
+    elif isinstance(event, StopRequested):
+        print(f"stop requested by {event.by}: stopping after the current batch…", flush=True)
     elif isinstance(event, Finished):
         print(f"finished after epoch {event.epoch}{finished_note}", flush=True)
     elif isinstance(event, Cancelled):

@@ -1,15 +1,17 @@
-"""`distill train`, `distill resume`, `distill experiments`."""
+"""`distill train`, `distill resume`, `distill stop`, `distill experiments`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import fields
 
 from distill.cli import experiment_arg, workspace_from
 from distill.cli.progress import eta, follow
-from distill.jobs import EpochFinished
+from distill.jobs import RESUMABLE, EpochFinished
 from distill.model import PRESETS
+from distill.stopping import request_stop, wait_until_stopped
 from distill.train import TrainConfig, experiments_table, list_experiments, resume_training, start_training
 
 DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
@@ -47,6 +49,16 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     resume.add_argument("--epochs", type=int, default=None, help="train up to this many epochs in all")
     resume.set_defaults(run=run_resume)
 
+    stop = subparsers.add_parser("stop", parents=[common], help="stop a training, wherever it runs",
+                                 description="Ask the training that runs in this workspace (started here, in "
+                                             "another terminal or from the web app) to stop after its current "
+                                             "batch: it writes a checkpoint and ends as stopped, resumable.")
+    stop.add_argument("experiment", nargs="?", default=None,
+                      help="experiment id, name or id prefix (default: whichever is training)")
+    stop.add_argument("--no-wait", dest="wait", action="store_false",
+                      help="return at once instead of waiting for the run to end")
+    stop.set_defaults(run=run_stop)
+
     experiments = subparsers.add_parser("experiments", parents=[common], help="list experiments")
     experiments.add_argument("--json", action="store_true", help="machine-readable output")
     experiments.set_defaults(run=run_experiments)
@@ -65,6 +77,21 @@ def run_resume(args: argparse.Namespace) -> int:
     job = resume_training(ws, experiment_arg(ws, args.experiment), epochs=args.epochs)
     print(f"resuming {job.experiment_id}")
     return follow(job, _epoch_line, f"distill resume {job.experiment_id}")
+
+
+def run_stop(args: argparse.Namespace) -> int:
+    ws = workspace_from(args)
+    reference = experiment_arg(ws, args.experiment) if args.experiment else None
+    request = request_stop(ws, reference, by=f"distill stop (process {os.getpid()})")
+    print(f"asked {request.experiment_id} to stop after its current batch", flush=True)
+    if not args.wait:
+        return 0
+    record = wait_until_stopped(ws, request.experiment_id)
+    line = f"{request.experiment_id}: {record['status']} after epoch {record.get('epoch', 0)}"
+    if record["status"] in RESUMABLE:  # it may have finished its last epoch before it saw the request
+        line += f". Resume with: distill resume {request.experiment_id}"
+    print(line)
+    return 0
 
 
 def run_experiments(args: argparse.Namespace) -> int:
