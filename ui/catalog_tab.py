@@ -90,7 +90,7 @@ def build(ws: Workspace) -> CatalogTab:
             with gr.Accordion("Import or delete", open=False):
                 upload = gr.File(label="Import a .distillgan file", file_types=[".distillgan", ".distill"],
                                  height=110, elem_id="model-import")
-                import_result = gr.Markdown()
+                import_result = gr.Markdown(elem_id="import-result")
                 delete_button = gr.Button("Delete this model…", variant="stop", size="md", elem_id="model-delete")
                 with gr.Row(visible=False) as confirm_row:
                     confirm_text = gr.Markdown()

@@ -1,10 +1,13 @@
 """The Previews tab: an experiment's preview audio, epoch by epoch (newest first): the
 random samples, and each reconstruction pair with its original and decoded audio side by
-side, both as players and as spectrograms drawn from their log-mels."""
+side, both as players and as spectrograms drawn from their log-mels (with time and frequency
+axes, at the width of their column; `ui.spectrogram`)."""
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
@@ -13,7 +16,7 @@ from distill.previews import Preview, list_previews
 from distill.train import list_experiments
 from distill.workspace import Workspace
 from ui.common import handle_errors
-from ui.spectrogram import spectrogram_image
+from ui.spectrogram import spectrogram_svg
 
 SAMPLE_SLOTS = 4
 PAIR_SLOTS = 2
@@ -30,6 +33,11 @@ def epoch_previews(ws: Workspace, experiment_id: str, epoch: int) -> tuple[list[
     previews = [p for p in list_previews(ws.experiment_dir(experiment_id)) if p.epoch == epoch]
     return ([p for p in previews if p.kind == "sample"],
             [p for p in previews if p.kind == "reconstruction"])
+
+
+def spectrogram_figure(path: str | Path, title: str) -> str:
+    """The log-mel picture of `path` with its caption, for a gr.HTML."""
+    return f'<figure class="log-mel"><figcaption>{html.escape(title)}</figcaption>{spectrogram_svg(path, title=title)}</figure>'
 
 
 @dataclass
@@ -58,13 +66,11 @@ def build(ws: Workspace) -> PreviewsTab:
                 with gr.Column():
                     original = gr.Audio(label=f"Original {i + 1}", type="filepath", interactive=False,
                                         buttons=["download"], elem_id=f"preview-original-{i}")
-                    original_image = gr.Image(label=f"Original {i + 1} · log-mel", interactive=False, height=170,
-                                              format="png", elem_id=f"preview-original-image-{i}")
+                    original_image = gr.HTML(elem_id=f"preview-original-image-{i}", padding=False)
                 with gr.Column():
                     decoded = gr.Audio(label=f"Decoded {i + 1}", type="filepath", interactive=False,
                                        buttons=["download"], elem_id=f"preview-decoded-{i}")
-                    decoded_image = gr.Image(label=f"Decoded {i + 1} · log-mel", interactive=False, height=170,
-                                             format="png", elem_id=f"preview-decoded-image-{i}")
+                    decoded_image = gr.HTML(elem_id=f"preview-decoded-image-{i}", padding=False)
         pair_groups.append(group)
         pair_parts.append((original, original_image, decoded, decoded_image))
 
@@ -75,7 +81,7 @@ def build(ws: Workspace) -> PreviewsTab:
         if not experiment_id or chosen in (None, ""):
             message = "No previews yet." if experiment_id else "Pick an experiment."
             return tuple([message] + [gr.update(value=None, visible=False)] * SAMPLE_SLOTS
-                         + [gr.update(visible=False)] * PAIR_SLOTS + [None] * (4 * PAIR_SLOTS))
+                         + [gr.update(visible=False)] * PAIR_SLOTS + [None, "", None, ""] * PAIR_SLOTS)
         sample_list, pairs = epoch_previews(ws, experiment_id, int(chosen))
         values.append(f"Epoch **{int(chosen)}**: {len(sample_list)} random sample(s), "
                       f"{len(pairs)} reconstruction pair(s).")
@@ -87,11 +93,11 @@ def build(ws: Workspace) -> PreviewsTab:
         for i in range(PAIR_SLOTS):
             p = pairs[i] if i < len(pairs) else None
             if p is None:
-                values += [None] * 4
+                values += [None, "", None, ""]
                 continue
-            for key in ("original", "decoded"):
+            for key, title in (("original", f"Original {i + 1}"), ("decoded", f"Decoded {i + 1}")):
                 path = p.paths.get(key)
-                values += [str(path), spectrogram_image(path)] if path else [None, None]
+                values += [str(path), spectrogram_figure(path, f"{title} · log-mel")] if path else [None, ""]
         return tuple(values)
 
     def epochs_update(experiment_id: str | None, keep: Any = None) -> tuple[Any, Any]:

@@ -6,11 +6,18 @@ Resume handlers are generators that follow the job's events (and end quietly whe
 closes); a `gr.Timer` in every open page rebuilds the same view from disk (`training_view`),
 which is what makes a reloaded page, a second tab or a job started by the CLI show up.
 Updates that would not change anything are skipped, so players keep playing.
+
+Stop asks whichever run trains in the workspace to stop (`distill.stopping.request_stop`),
+also one the CLI started; "Stopping after the current batch…" is part of the status line,
+so it goes when the run ends. The settings form shows what the experiment on view was
+trained with, and changes only when another experiment comes on view. Gradio's own
+"processing" timer is hidden wherever the status line says what is going on.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -21,18 +28,20 @@ from distill import DistillError
 from distill.export import export_model
 from distill.model import PRESETS
 from distill.modelfile import ModelExistsError
-from distill.train import (TrainConfig, TrainingJob, current_job, experiments_table, get_experiment,
-                           list_experiments, resume_training, start_training)
+from distill.stopping import request_stop
+from distill.train import TrainConfig, TrainingJob, experiments_table, list_experiments, resume_training, start_training
 from distill.workspace import Workspace
 from ui.common import follow_job, handle_errors, job_toast
 from ui.dataset_tab import dataset_names
-from ui.training_view import (PREVIEW_SLOTS, TrainingView, checkpoint_choices, experiments_frame, live_experiment,
-                              loss_caption, training_view)
+from ui.loss_chart import CURVE_COLOURS, loss_chart_svg  # noqa: F401 (CURVE_COLOURS: the vocoder panel's too)
+from ui.training_view import (SAMPLE_SLOTS, WEB_APP, TrainingView, checkpoint_choices, experiments_frame,
+                              live_experiment, loss_caption, loss_frame, training_view)
 
 DEVICES = ["auto", "cpu", "cuda"]  # what TrainConfig accepts (resolve_device)
 POLL_SECONDS = 1.5
-CHART_RESEND_SECONDS = 1.0
-CURVE_COLOURS = {"train": "#2563eb", "validation": "#ea580c"}  # the following generator refreshes at least this often
+CHART_RESEND_SECONDS = 1.0  # (chart_update, for the vocoder panel's LinePlot)
+# The settings form, in the order of config_from_form's arguments (the name is left as typed).
+FORM_FIELDS = ["dataset", "preset", "epochs", "batch_size", "learning_rate", "latent_dim", "preview_every", "device"]
 
 
 def train_defaults() -> dict[str, Any]:
@@ -62,11 +71,23 @@ def config_from_form(dataset: str | None, preset: str, epochs: Any, batch_size: 
                        preview_every=_whole(preview_every, "preview interval"), device=device)
 
 
+def form_values(ws: Workspace, config: dict[str, Any]) -> list[Any]:
+    """The settings form (FORM_FIELDS order) showing `config`: an experiment's, or the defaults
+    with the first dataset when there is none."""
+    values = {**train_defaults(), **config}
+    names = dataset_names(ws)
+    dataset = values.get("dataset") or (names[0] if names else None)
+    # The form's "0" means the preset's latent size, as None does in the config.
+    shown = {**values, "latent_dim": values.get("latent_dim") or 0}
+    return [gr.update(choices=names, value=dataset)] + [shown[name] for name in FORM_FIELDS[1:]]
+
+
 # -- rendering a view into the outputs, skipping what did not change ------------------------
 
 def render(ws: Workspace, view: TrainingView, seen: dict | None, select: str | None = None) -> tuple:
-    """Values for OUTPUT order: status, chart, 3 players, table, experiment pick, train, stop,
-    seen. `seen` holds what this page shows already; unchanged parts are gr.skip()."""
+    """Values for OUTPUT order: status, chart, previews note, PREVIEW_SLOTS players, table,
+    experiment pick, train, stop, the FORM_FIELDS, seen. `seen` holds what this page shows
+    already; unchanged parts are gr.skip()."""
     seen = dict(seen or {})
     out: list[Any] = []
 
@@ -77,13 +98,14 @@ def render(ws: Workspace, view: TrainingView, seen: dict | None, select: str | N
         return make()
 
     out.append(part("status", view.status_line, lambda: view.status_line))
-    out.append(chart_update(view, seen))
-    slots = view.previews + [None] * (PREVIEW_SLOTS - len(view.previews))
-    for index, slot in enumerate(slots):
+    empty = "no epochs yet" if view.experiment_id else "no training yet"
+    out.append(part("chart", (view.experiment_id, view.total_epochs, view.losses.to_json()),
+                    lambda: loss_chart_svg(view.losses, view.total_epochs, empty)))
+    out.append(part("preview_note", view.preview_note, lambda: view.preview_note))
+    for index, slot in enumerate(view.previews):
         signature = (view.experiment_id, str(slot[1]) if slot else None)
-        out.append(part(f"preview{index}", signature, lambda slot=slot, first=index == 0: gr.update(
-            value=str(slot[1]), label=slot[0], visible=True) if slot else gr.update(value=None, visible=first,
-                                                                                  label="Newest preview")))
+        out.append(part(f"preview{index}", signature, lambda slot=slot: gr.update(
+            value=str(slot[1]), label=slot[0], visible=True) if slot else gr.update(value=None, visible=False)))
     table = experiments_frame(ws)
     out.append(part("table", table.to_json(), lambda: table))
     ids = list(table["id"])
@@ -94,13 +116,22 @@ def render(ws: Workspace, view: TrainingView, seen: dict | None, select: str | N
     out.append(part("pick", (tuple(ids), value), lambda: gr.update(choices=ids, value=value) if value
                     else gr.update(choices=ids)))
     out.append(part("train", view.running, lambda: gr.update(interactive=not view.running)))
-    out.append(part("stop", view.running, lambda: gr.update(interactive=view.running)))
+    can_stop = view.running and not view.stopping
+    out.append(part("stop", can_stop, lambda: gr.update(interactive=can_stop)))
+    # The form follows the experiment on view, once each time another one comes on view: the
+    # user's edits for a new run are never overwritten while they look at the same one.
+    if seen.get("form") == view.experiment_id:
+        out += [gr.skip()] * len(FORM_FIELDS)
+    else:
+        seen["form"] = view.experiment_id
+        out += form_values(ws, view.config)
     out.append(seen)
     return tuple(out)
 
 
 def chart_update(view: TrainingView, seen: dict) -> Any:
-    """The loss chart's update, or gr.skip() when the page has it already.
+    """A LinePlot's update, or gr.skip() when the page has it already (the vocoder panel's
+    chart; the Training tab draws its own, `ui.loss_chart`).
 
     Gradio's plot rebuilds its chart (axes, colour domain) only when a setting changes, so
     the caption changes with every epoch on purpose: new data alone would stay in the first,
@@ -152,27 +183,32 @@ def build(ws: Workspace) -> TrainingTab:
                     epochs = gr.Number(label="Epochs", value=defaults["epochs"], precision=0, minimum=1,
                                        elem_id="train-epochs")
                     batch_size = gr.Number(label="Batch size", value=defaults["batch_size"], precision=0,
-                                           minimum=1)
+                                           minimum=1, elem_id="train-batch-size")
                 with gr.Row():
-                    learning_rate = gr.Number(label="Learning rate", value=defaults["learning_rate"], step=0.0001)
+                    learning_rate = gr.Number(label="Learning rate", value=defaults["learning_rate"], step=0.0001,
+                                              elem_id="train-learning-rate")
                     latent_dim = gr.Number(label="Latent size", value=defaults["latent_dim"] or 0,
-                                           precision=0, minimum=0)
+                                           precision=0, minimum=0, elem_id="train-latent-size")
                 with gr.Row():
                     preview_every = gr.Number(label="Preview every", value=defaults["preview_every"],
                                               precision=0, minimum=0, elem_id="train-preview-every")
-                    device = gr.Dropdown(label="Device", choices=DEVICES, value=defaults["device"])
-                gr.Markdown("<small>Latent size 0 uses the preset's. Previews are written every N epochs "
+                    device = gr.Dropdown(label="Device", choices=DEVICES, value=defaults["device"],
+                                         elem_id="train-device")
+                gr.Markdown("<small>The settings of the experiment on view; change them and press Train for a "
+                            "new run. Latent size 0 uses the preset's. Previews are written every N epochs "
                             "(0: none).</small>")
                 name = gr.Textbox(label="Experiment name (optional)", placeholder="defaults to the dataset's name")
         with gr.Column(scale=2, min_width=480):
             status = gr.Markdown("Loading…", elem_id="train-status")
-            chart = gr.LinePlot(x="epoch", y="loss", color="curve", title="Loss per epoch", height=300,
-                                x_title="epoch", y_title="loss", label="Loss", show_label=False,
-                                color_map=CURVE_COLOURS, elem_id="loss-chart")
-            with gr.Row():
-                players = [gr.Audio(label="Newest preview", type="filepath", interactive=False, visible=i == 0,
-                                    elem_id=f"train-preview-{i}", buttons=["download"], min_width=200)
-                           for i in range(PREVIEW_SLOTS)]
+            chart = gr.HTML(loss_chart_svg(loss_frame([]), 0, "no training yet"), elem_id="loss-chart")
+            preview_note = gr.Markdown(elem_id="train-previews-note")
+            players = []
+            # Two rows of two: the random samples, then the reconstruction pair (original | decoded).
+            for first in (0, SAMPLE_SLOTS):
+                with gr.Row():
+                    players += [gr.Audio(label="Preview", type="filepath", interactive=False, visible=False,
+                                         elem_id=f"train-preview-{i}", buttons=["download"], min_width=200)
+                                for i in range(first, first + 2)]
     gr.Markdown("### Experiments")
     table = gr.Dataframe(label="Experiments (click a row to pick it)", interactive=False, wrap=True, max_height=260,
                          elem_id="experiments")
@@ -192,8 +228,9 @@ def build(ws: Workspace) -> TrainingTab:
     seen = gr.State({})
     timer = gr.Timer(POLL_SECONDS)
 
-    outputs = [status, chart, *players, table, experiment, train_button, stop_button, seen]
-    form = [dataset, preset, epochs, batch_size, learning_rate, latent_dim, preview_every, device, name]
+    settings = [dataset, preset, epochs, batch_size, learning_rate, latent_dim, preview_every, device]  # FORM_FIELDS
+    outputs = [status, chart, preview_note, *players, table, experiment, train_button, stop_button, *settings, seen]
+    form = settings + [name]
 
     @handle_errors
     def train(*values: Any):
@@ -203,16 +240,11 @@ def build(ws: Workspace) -> TrainingTab:
         yield from follow(ws, job, page_seen)
 
     @handle_errors
-    def stop():
-        job = current_job(ws)
-        if job is not None and not job.done:
-            job.cancel()
-            gr.Info("Stopping after the current batch…")
-            return "Stopping after the current batch…"
-        live_id, _ = live_experiment(ws)
-        if live_id:
-            raise DistillError(f"{live_id} is training in another program (the command line?): stop it there")
-        raise DistillError("nothing is training")
+    def stop(page_seen: dict):
+        """Whatever trains in the workspace, started here or not; the status line says it is
+        stopping until it has stopped."""
+        request = request_stop(ws, None, by=f"{WEB_APP} (process {os.getpid()})")
+        return render(ws, training_view(ws, request.experiment_id), page_seen, select=request.experiment_id)
 
     @handle_errors
     def resume(experiment_id: str | None, to_epoch: Any, page_seen: dict):
@@ -228,14 +260,12 @@ def build(ws: Workspace) -> TrainingTab:
         return render(ws, training_view(ws, experiment_id), page_seen)
 
     def save_defaults(experiment_id: str | None) -> tuple:
-        name_value = ""
-        if experiment_id:
-            name_value = get_experiment(ws, experiment_id).get("name") or experiment_id
-        return gr.update(choices=checkpoint_choices(ws, experiment_id), value="best"), name_value
+        # The Model name is left as the user typed it (empty: the experiment's name, said by its placeholder).
+        return (gr.update(choices=checkpoint_choices(ws, experiment_id), value="best"),)
 
     @handle_errors
-    def pick_experiment(experiment_id: str | None):
-        return render(ws, training_view(ws, experiment_id), {}, select=experiment_id) + save_defaults(experiment_id)
+    def pick_experiment(experiment_id: str | None, page_seen: dict):
+        return render(ws, training_view(ws, experiment_id), page_seen, select=experiment_id) + save_defaults(experiment_id)
 
     @handle_errors
     def save_model(experiment_id: str | None, which: str | None, name_value: str | None, replace: bool):
@@ -252,25 +282,25 @@ def build(ws: Workspace) -> TrainingTab:
 
     @handle_errors
     def load():
-        names = dataset_names(ws)
         live_id, _ = live_experiment(ws)
         experiments = list_experiments(ws)
         pick = live_id or (experiments[0]["id"] if experiments else None)
-        return ((gr.update(choices=names, value=names[0] if names else None),)
-                + render(ws, training_view(ws, pick), {}, select=pick) + save_defaults(pick))
+        return render(ws, training_view(ws, pick), {}, select=pick) + save_defaults(pick)
 
-    follow_options = dict(show_progress="hidden", concurrency_limit=None)
-    train_button.click(train, form + [seen], outputs, api_name="train", **follow_options)
-    resume_button.click(resume, [experiment, resume_epochs, seen], outputs, api_name="resume", **follow_options)
-    stop_button.click(stop, None, [save_result], api_name="stop", concurrency_limit=None, show_progress="hidden")
-    timer.tick(poll, [experiment, seen], outputs, api_visibility="private", show_progress="hidden",
-               concurrency_limit=None)
-    experiment.input(pick_experiment, [experiment], outputs + [checkpoint, model_name], api_name="show_experiment")
+    # Handlers that redraw the status line hide Gradio's own "processing | 3.4 s" timer: the
+    # status line says what is going on.
+    quiet = dict(show_progress="hidden", concurrency_limit=None)
+    train_button.click(train, form + [seen], outputs, api_name="train", **quiet)
+    resume_button.click(resume, [experiment, resume_epochs, seen], outputs, api_name="resume", **quiet)
+    stop_button.click(stop, [seen], outputs, api_name="stop", **quiet)
+    timer.tick(poll, [experiment, seen], outputs, api_visibility="private", **quiet)
+    experiment.input(pick_experiment, [experiment, seen], outputs + [checkpoint], api_name="show_experiment", **quiet)
+
     def pick_row(event: gr.SelectData) -> str | None:
         return (event.row_value or [None])[0]
 
-    table.select(pick_row, None, [experiment], api_visibility="private", show_progress="hidden").then(pick_experiment, [experiment], outputs + [checkpoint, model_name],
-                                              api_visibility="private")
+    table.select(pick_row, None, [experiment], api_visibility="private", show_progress="hidden").then(
+        pick_experiment, [experiment, seen], outputs + [checkpoint], api_visibility="private", **quiet)
     checkpoint.focus(lambda experiment_id, which: gr.update(choices=checkpoint_choices(ws, experiment_id),
                                                             value=which),
                      [experiment, checkpoint], [checkpoint], api_visibility="private", show_progress="hidden")
@@ -283,6 +313,5 @@ def build(ws: Workspace) -> TrainingTab:
         return experiments_table(ws).astype(object).where(lambda t: t.notna(), None).to_dict(orient="records")
 
     gr.api(experiments_api, api_name="list_experiments")
-    return TrainingTab(dataset=dataset, experiment=experiment,
-                       load_outputs=[dataset] + outputs + [checkpoint, model_name], load=load)
+    return TrainingTab(dataset=dataset, experiment=experiment, load_outputs=outputs + [checkpoint], load=load)
 

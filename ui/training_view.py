@@ -17,13 +17,18 @@ from distill import DistillError
 from distill.checkpoints import list_checkpoints, read_metrics
 from distill.jobs import RESUMABLE
 from distill.previews import list_previews
-from distill.train import (TrainingJob, WorkspaceLock, current_job, experiments_table, get_experiment,
-                           list_experiments)
+from distill.stopping import StopRequest, running_experiment, stop_request
+from distill.train import TrainingJob, current_job, experiments_table, get_experiment, list_experiments
 from distill.workspace import Workspace
 from ui.common import clock, number
 
 LOSS_COLUMNS = ["epoch", "loss", "curve"]
-PREVIEW_SLOTS = 3  # the newest epoch's first two samples and first decoded reconstruction
+WEB_APP = "the web app"  # how the page's Stop signs its requests
+# The newest epoch's previews, in fixed places: two random samples, then the first
+# reconstruction pair, original beside decoded (a decoded clip alone says nothing).
+SAMPLE_SLOTS = 2
+PREVIEW_SLOTS = SAMPLE_SLOTS + 2
+STOPPING = "Stopping after the current batch…"
 
 
 @dataclass
@@ -37,22 +42,22 @@ class TrainingView:
     epochs_done: int = 0
     total_epochs: int = 0
     preview_epoch: int | None = None
-    previews: list[tuple[str, Path]] = field(default_factory=list)  # (label, path)
+    previews: list[tuple[str, Path] | None] = field(default_factory=lambda: [None] * PREVIEW_SLOTS)  # (label, path)
+    preview_note: str = ""
+    stop: StopRequest | None = None  # asked to stop (here or elsewhere), not stopped yet
+    config: dict = field(default_factory=dict)  # what the experiment was trained with (TrainConfig.to_dict)
+
+    @property
+    def stopping(self) -> bool:
+        return self.running and self.stop is not None
 
 
 def live_experiment(ws: Workspace) -> tuple[str | None, TrainingJob | None]:
-    """The experiment that trains now (its id, and its job when this process runs it)."""
+    """The experiment that trains now, in any process (its id, and its job when this process
+    runs it)."""
+    experiment_id = running_experiment(ws)
     job = current_job(ws)
-    if job is not None and not job.done:
-        return job.experiment_id, job
-    holder = WorkspaceLock.holder(ws.lock_path)
-    # The lock may be held by another kind of job (a vocoder run): only an experiment counts here.
-    if holder and holder.get("experiment_id") and (ws.experiment_dir(str(holder["experiment_id"])) / "experiment.json").exists():
-        # Our own job has published its end but not yet let go of the lock: it is over.
-        if job is not None and job.experiment_id == holder["experiment_id"]:
-            return None, None
-        return str(holder["experiment_id"]), None
-    return None, None
+    return experiment_id, (job if job is not None and job.experiment_id == experiment_id else None)
 
 
 def loss_frame(rows: list[dict]) -> pd.DataFrame:
@@ -79,21 +84,37 @@ def loss_caption(view: "TrainingView") -> str:
     return f"epoch {last}: " + " · ".join(parts)
 
 
-def newest_previews(folder: Path) -> tuple[int | None, list[tuple[str, Path]]]:
+def newest_previews(folder: Path) -> tuple[int | None, list[tuple[str, Path] | None]]:
+    """The newest epoch's previews in PREVIEW_SLOTS fixed places (None: nothing there): its
+    first SAMPLE_SLOTS random samples, then its first reconstruction's original and decoded."""
+    slots: list[tuple[str, Path] | None] = [None] * PREVIEW_SLOTS
     previews = list_previews(folder)
     if not previews:
-        return None, []
+        return None, slots
     epoch = previews[-1].epoch
-    slots: list[tuple[str, Path]] = []
-    for p in previews:
-        if p.epoch == epoch and p.kind == "sample" and "audio" in p.paths:
-            slots.append((f"Sample {p.item} · epoch {epoch}", p.paths["audio"]))
-    slots = slots[:PREVIEW_SLOTS - 1]
-    for p in previews:
-        if p.epoch == epoch and p.kind == "reconstruction" and "decoded" in p.paths:
-            slots.append((f"Decoded {p.item} · epoch {epoch}", p.paths["decoded"]))
-            break
-    return epoch, slots[:PREVIEW_SLOTS]
+    newest = [p for p in previews if p.epoch == epoch]
+    samples = [p for p in newest if p.kind == "sample" and "audio" in p.paths][:SAMPLE_SLOTS]
+    for index, p in enumerate(samples):
+        slots[index] = (f"Random sample {p.item} · epoch {epoch}", p.paths["audio"])
+    pair = next((p for p in newest if p.kind == "reconstruction" and {"original", "decoded"} <= set(p.paths)), None)
+    if pair is not None:
+        slots[SAMPLE_SLOTS] = (f"Original {pair.item} (a validation clip)", pair.paths["original"])
+        slots[SAMPLE_SLOTS + 1] = (f"Decoded {pair.item} · epoch {epoch} (that clip through the model)",
+                                   pair.paths["decoded"])
+    return epoch, slots
+
+
+def preview_note(view: "TrainingView") -> str:
+    """The line above the preview players: what they are, or why there are none."""
+    if view.preview_epoch is not None:
+        return (f"**Newest previews**, epoch {view.preview_epoch}: random samples, and a validation clip beside "
+                "the model's version of it (all of them, epoch by epoch, are in **Previews**).")
+    every = int(view.config.get("preview_every") or 0)
+    if not view.experiment_id:
+        return ""
+    if not every:
+        return "No previews: this run was started with previews off (Preview every 0)."
+    return "No previews yet: they are written every " + (f"{every} epochs." if every != 1 else "epoch.")
 
 
 def _status_line(record: dict, rows: list[dict], view: TrainingView) -> str:
@@ -104,6 +125,7 @@ def _status_line(record: dict, rows: list[dict], view: TrainingView) -> str:
     best_text = f"best val loss {number(best)} (epoch {record.get('best_epoch')})" if best is not None else ""
     if view.running:
         recent = [float(r["seconds"]) for r in rows[-5:] if isinstance(r.get("seconds"), (int, float))]
+        head = f"**{STOPPING}**" if view.stopping else "**running**"
         per_epoch = sum(recent) / len(recent) if recent else None
         if view.job is not None:
             elapsed = time.time() - view.job.started_at
@@ -111,13 +133,15 @@ def _status_line(record: dict, rows: list[dict], view: TrainingView) -> str:
         else:
             elapsed = sum(float(r.get("seconds") or 0) for r in rows)
             device = str(record.get("device") or (record.get("config") or {}).get("device", "?"))
-        parts = [f"**running** · epoch **{done} / {total}**", f"elapsed {clock(elapsed)}"]
+        parts = [f"{head} · epoch **{done} / {total}**", f"elapsed {clock(elapsed)}"]
         if rows:
             parts.append(f"loss {number(rows[-1].get('train_loss'))} / val {number(rows[-1].get('val_loss'))}")
         if per_epoch is not None:
             parts += [f"{per_epoch:.1f} s / epoch", f"ETA {clock(per_epoch * max(0, total - done))}"]
-        else:
+        elif not view.stopping:
             parts.append("preparing the data and the first epoch…")
+        if view.stopping and not view.stop.by.startswith(WEB_APP):  # say who, when it was not this page's kind
+            parts.append(f"asked by {view.stop.by}")
         parts += [f"device {device}", name]
         return " · ".join(parts)
     status = view.status
@@ -151,10 +175,13 @@ def training_view(ws: Workspace, experiment_id: str | None) -> TrainingView:
     view = TrainingView(experiment_id=wanted, status=record["status"], running=wanted == live_id,
                         job=live_job if wanted == live_id else None, losses=loss_frame(rows),
                         epochs_done=int(rows[-1]["epoch"]) if rows else int(record.get("epoch") or 0),
-                        total_epochs=int((record.get("config") or {}).get("epochs") or 0))
+                        total_epochs=int((record.get("config") or {}).get("epochs") or 0),
+                        config=dict(record.get("config") or {}))
     if view.running:
         view.status = "running"
+        view.stop = stop_request(ws, wanted)
     view.preview_epoch, view.previews = newest_previews(folder)
+    view.preview_note = preview_note(view)
     view.status_line = _status_line(record, rows, view)
     return view
 
