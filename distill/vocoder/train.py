@@ -83,6 +83,46 @@ class _Progress:
     seconds: float = 0.0  # training time so far, over every session
 
 
+def train_step(config: VocoderConfig, generator: Vocoder, critics: Discriminators, opt_g, opt_d,
+               mels: torch.Tensor, waves: torch.Tensor, gan: bool) -> dict[str, float]:
+    """One optimiser step of the generator (and of the critics when `gan`): the losses, as
+    floats. Shared by a model's own vocoder training and the pretraining (`pretrain.py`)."""
+    settings = generator.settings
+    spec = generator.spectrum(mels)
+    output = generator.waveform(spec)
+    target_spec = generator.stft(waves)[..., :spec.shape[-1]]
+    terms: dict[str, torch.Tensor] = {
+        "spectral": losses.spectral_loss(spec, target_spec),
+        "phase": losses.phase_loss(spec, target_spec),
+        "mel": losses.mel_loss(output, log_mel(waves, settings), settings),
+        "mrstft": losses.mrstft_loss(output, waves),
+    }
+    recon = (config.spectral_weight * terms["spectral"] + config.phase_weight * terms["phase"]
+             + config.mel_weight * terms["mel"] + config.stft_weight * terms["mrstft"])
+    total = recon
+    if gan:
+        real_waves, fake_waves = waves[:config.gan_batch_size], output[:config.gan_batch_size]
+        disc = losses.discriminator_loss(critics(real_waves), critics(fake_waves.detach()))
+        opt_d.zero_grad(set_to_none=True)
+        disc.backward()
+        torch.nn.utils.clip_grad_norm_(critics.parameters(), config.grad_clip)
+        opt_d.step()
+        with torch.no_grad():  # the real side only supplies feature-matching targets
+            real = critics(real_waves)
+        fake = critics(fake_waves)
+        terms["adv"] = losses.generator_adversarial_loss(fake)
+        terms["fm"] = losses.feature_matching_loss(real, fake)
+        terms["disc"] = disc.detach()
+        total = recon + config.adv_weight * terms["adv"] + config.fm_weight * terms["fm"]
+    opt_g.zero_grad(set_to_none=True)
+    total.backward()
+    torch.nn.utils.clip_grad_norm_(generator.parameters(), config.grad_clip)
+    opt_g.step()
+    values = {k: float(v.detach()) for k, v in terms.items()}
+    values["recon"] = float(recon.detach())
+    return values
+
+
 class VocoderTrainingJob(BackgroundJob):
     """Train `model_path`'s vocoder for `epochs` epochs in all (a resumed run counts the epochs
     already done). Refuses, with a DistillError, to replace a vocoder the model already has
@@ -287,40 +327,7 @@ class VocoderTrainingJob(BackgroundJob):
 
     def _step(self, generator: Vocoder, critics: Discriminators, opt_g, opt_d, mels: torch.Tensor,
               waves: torch.Tensor, gan: bool) -> dict[str, float]:
-        config, settings = self.config, generator.settings
-        spec = generator.spectrum(mels)
-        output = generator.waveform(spec)
-        target_spec = generator.stft(waves)[..., :spec.shape[-1]]
-        terms: dict[str, torch.Tensor] = {
-            "spectral": losses.spectral_loss(spec, target_spec),
-            "phase": losses.phase_loss(spec, target_spec),
-            "mel": losses.mel_loss(output, log_mel(waves, settings), settings),
-            "mrstft": losses.mrstft_loss(output, waves),
-        }
-        recon = (config.spectral_weight * terms["spectral"] + config.phase_weight * terms["phase"]
-                 + config.mel_weight * terms["mel"] + config.stft_weight * terms["mrstft"])
-        total = recon
-        if gan:
-            real_waves, fake_waves = waves[:config.gan_batch_size], output[:config.gan_batch_size]
-            disc = losses.discriminator_loss(critics(real_waves), critics(fake_waves.detach()))
-            opt_d.zero_grad(set_to_none=True)
-            disc.backward()
-            torch.nn.utils.clip_grad_norm_(critics.parameters(), config.grad_clip)
-            opt_d.step()
-            with torch.no_grad():  # the real side only supplies feature-matching targets
-                real = critics(real_waves)
-            fake = critics(fake_waves)
-            terms["adv"] = losses.generator_adversarial_loss(fake)
-            terms["fm"] = losses.feature_matching_loss(real, fake)
-            terms["disc"] = disc.detach()
-            total = recon + config.adv_weight * terms["adv"] + config.fm_weight * terms["fm"]
-        opt_g.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(generator.parameters(), config.grad_clip)
-        opt_g.step()
-        values = {k: float(v.detach()) for k, v in terms.items()}
-        values["recon"] = float(recon.detach())
-        return values
+        return train_step(self.config, generator, critics, opt_g, opt_d, mels, waves, gan)
 
     # -- measuring, previews, saving -----------------------------------------------------
     def _held_out(self, data: VocoderData, settings: AudioSettings, count: int, seconds: float):

@@ -1,0 +1,50 @@
+"""Pretraining the shipped vocoder: a run on a (synthesised) corpus checkpoints, continues
+exactly where it stopped, and exports weights that load as any vocoder slot does."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from distill.vocoder.config import vocoder_preset
+from distill.vocoder.corpus import write_corpus
+from distill.vocoder.network import load_vocoder
+from distill.vocoder.pretrain import METRICS_FILE, STATE_FILE, export, load_corpus, pretrain
+from distill.audio import AudioSettings
+
+TINY = vocoder_preset("tiny")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    write_corpus(folder, notes=[], synth_count=30)  # synthesised sounds only: no fluidsynth needed
+    return folder
+
+
+def test_the_held_out_sounds_are_a_fixed_share_of_the_corpus(corpus):
+    train, held = load_corpus(corpus, AudioSettings())
+    assert len(train) + len(held) == 30 and len(held) == 2
+    assert not {c.name for c in train} & {c.name for c in held}
+
+
+def test_a_stopped_run_continues_exactly_and_exports_loadable_weights(corpus, tmp_path):
+    quiet = lambda text: None  # noqa: E731
+    pretrain(corpus, tmp_path / "whole", 4, TINY, every=2, device="cpu", log=quiet)
+    pretrain(corpus, tmp_path / "parts", 2, TINY, every=2, device="cpu", log=quiet)
+    pretrain(corpus, tmp_path / "parts", 4, TINY, every=2, device="cpu", log=quiet)
+    whole = torch.load(tmp_path / "whole" / STATE_FILE, weights_only=True)
+    parts = torch.load(tmp_path / "parts" / STATE_FILE, weights_only=True)
+    assert whole["step"] == parts["step"] == 4
+    for name, tensor in whole["generator"].items():
+        torch.testing.assert_close(parts["generator"][name], tensor, rtol=0, atol=0)
+    lines = [json.loads(line) for line in (tmp_path / "parts" / METRICS_FILE).read_text().splitlines()]
+    assert [line["step"] for line in lines] == [2, 4]
+    assert all(line["griffin_lim_mrstft"] > 0 and line["val_mrstft"] > 0 for line in lines)
+    target = export(tmp_path / "whole", tmp_path / "pretrained.pt")
+    vocoder = load_vocoder(torch.load(target, weights_only=True), settings=AudioSettings())
+    assert vocoder.synthesize(torch.full((80, 10), -6.0)).shape == (10 * 256,)
+    recipe = json.loads(target.with_suffix(".json").read_text())
+    assert recipe["steps"] == 4 and recipe["kind"] == "pretrained" and len(recipe["metrics"]) == 2
