@@ -15,7 +15,7 @@ from distill import DistillError
 from distill.checkpoints import list_checkpoints, read_metrics
 from distill.cli.progress import EXIT_STOP_REQUESTED
 from distill.data import create_dataset
-from distill.jobs import STOP_REQUEST_FILE, Cancelled, StopRequested, write_stop_request
+from distill.jobs import STOP_REQUEST_FILE, Cancelled, Started, StopRequested, Warning, write_stop_request
 from distill.stopping import request_stop, running_experiment, stop_request
 from distill.train import TrainConfig, get_experiment, resume_training, start_training
 from distill.workspace import Workspace
@@ -122,10 +122,11 @@ def test_the_job_polls_the_request_between_batches(small: Workspace) -> None:
     _assert_stopped_with_a_checkpoint(small, job.experiment_id)
 
 
-def test_distill_ui_stops_and_checkpoints_its_training_on_sigterm(tmp_path: Path) -> None:
+def test_distill_ui_stops_and_checkpoints_its_training_on_sigterm(tmp_path: Path, example_corpus: list[Path]) -> None:
     from gradio_client import Client
 
     root = tmp_path / "ws"
+    create_dataset(Workspace.open(root), "small", example_corpus[::4][:6])
     script = Path(sys.executable).with_name("distill-ui")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "ui.app"]
     port = free_port()
@@ -137,20 +138,23 @@ def test_distill_ui_stops_and_checkpoints_its_training_on_sigterm(tmp_path: Path
                 break
         ws = Workspace.open(root)
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        # The example dataset a first start makes; the tiny preset, far more epochs than the test waits for.
-        client.submit("example", "tiny", 500, 8, 0.001, 0, 0, "cpu", "", api_name="/train")
+        # The tiny preset, far more epochs than the test waits for; stopped wherever it is (a
+        # stop in the middle of an epoch checkpoints too).
+        client.submit("small", "tiny", 500, 8, 0.001, 0, 0, "cpu", "", api_name="/train")
         experiment_id = wait_until(lambda: running_experiment(ws), timeout=120)
-        wait_until(lambda: read_metrics(ws.experiment_dir(experiment_id)), timeout=180)
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=120)
+        output, _ = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, output
     assert f"{experiment_id}: stopped at epoch" in output, output
     _assert_stopped_with_a_checkpoint(ws, experiment_id)
-    done = int(read_metrics(ws.experiment_dir(experiment_id))[-1]["epoch"])
-    job = resume_training(ws, experiment_id, epochs=done + 1)
+    # It resumes from that checkpoint (stopped again as soon as it has started: the point is the restore).
+    record = get_experiment(ws, experiment_id)
+    job = resume_training(ws, experiment_id)
+    started = next(e for e in job.events(timeout=300) if isinstance(e, Started))
+    job.cancel()
     job.join(300)
-    assert get_experiment(ws, experiment_id)["status"] == "completed"
-
+    assert started.start_epoch == record["epoch"] and isinstance(job.outcome, Cancelled)
+    assert not any(isinstance(e, Warning) for e in job.history)  # no "starting from epoch 1"
