@@ -27,7 +27,9 @@ import numpy as np
 import torch
 
 from distill import DistillError
-from distill.audio import LOG_MEL_FLOOR, MAX_SECONDS, levels, log_mel, loudness_lufs, read_audio, write_wav
+from distill.audio import (LOG_MEL_FLOOR, MAX_SECONDS, AudioSettings, levels, log_mel, loudness_lufs, read_audio,
+                           write_wav)
+from distill.model import ConvVAE
 from distill.modelfile import ModelFile, OpenModel, open_model
 from distill.synthesis import Synthesizer, fit_length
 from distill.trajectories import Generator, Recipe, Trajectory, TrajectoryBank, encode_trajectory, morph
@@ -235,16 +237,24 @@ class Studio:
         return self._loudness[ref]
 
     def _decode(self, trajectory: Trajectory, seconds: float) -> tuple[np.ndarray, torch.Tensor]:
-        n_samples = round(seconds * self.settings.sample_rate)
-        total_frames = math.ceil(n_samples / self.settings.hop_length) + 1
-        device = next(self.model.parameters()).device
-        mel = self.model.decode_long(trajectory.latents.to(device), total_frames).float().cpu()
-        # Frames after the sound has died away (a one-shot shorter than the sound asked for)
-        # are silence: they are not inverted, the wave is padded with zeros instead.
-        sounding = (mel > LOG_MEL_FLOOR + 1.0).any(dim=0).nonzero()
-        end = min(mel.shape[1], int(sounding[-1]) + 1 + TAIL_FRAMES) if sounding.numel() else 1
-        wave = fit_length(self.synthesize(mel[:, :end]), n_samples).numpy().astype(np.float32)
-        return _fade(wave, self.settings.sample_rate), mel
+        return sound_of(self.model, trajectory, seconds, self.settings, self.synthesize)
+
+
+@torch.no_grad()
+def sound_of(model: ConvVAE, trajectory: Trajectory, seconds: float, settings: AudioSettings,
+             synthesize: Callable[[torch.Tensor], torch.Tensor]) -> tuple[np.ndarray, torch.Tensor]:
+    """(waveform float32 of `seconds`, its log-mel): the trajectory decoded in one pass and
+    inverted once, faded in and out. Generation and the training previews both sound here."""
+    n_samples = round(seconds * settings.sample_rate)
+    total_frames = math.ceil(n_samples / settings.hop_length) + 1
+    device = next(model.parameters()).device
+    mel = model.decode_long(trajectory.latents.to(device), total_frames).float().cpu()
+    # Frames after the sound has died away (a one-shot shorter than the sound asked for)
+    # are silence: they are not inverted, the wave is padded with zeros instead.
+    sounding = (mel > LOG_MEL_FLOOR + 1.0).any(dim=0).nonzero()
+    end = min(mel.shape[1], int(sounding[-1]) + 1 + TAIL_FRAMES) if sounding.numel() else 1
+    wave = fit_length(synthesize(mel[:, :end]), n_samples).numpy().astype(np.float32)
+    return _fade(wave, settings.sample_rate), mel
 
 
 def _fade(wave: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -11,6 +11,7 @@ neither file is normalised: a level the model loses is heard as lost.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,11 @@ from typing import Callable
 import torch
 
 from distill.audio import AudioSettings, write_wav
+from distill.generate import sound_of
 from distill.model import ConvVAE
+from distill.modelfile import analyse_latents
 from distill.synthesis import Synthesizer
+from distill.trajectories import Generator, Trajectory, build_bank
 from distill.transform import transform_wave
 
 log = logging.getLogger(__name__)
@@ -54,23 +58,29 @@ def preview_dir(experiment_dir: Path, epoch: int) -> Path:
 
 
 @torch.no_grad()
-def latent_statistics(model: ConvVAE, segments: torch.Tensor, limit: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and spread of the posterior means of (up to `limit`) training windows, per
-    channel and latent frame, (D, L): windows start at clip onsets as often as anywhere, so
-    the per-frame figures carry an attack-then-decay shape that one global figure would not.
-    With a small β the latents do not fill N(0, I), so samples are drawn where the data lives."""
-    device = next(model.parameters()).device
-    mu, _ = model.encode(segments[:limit].to(device))
-    return mu.mean(dim=0), mu.std(dim=0, unbiased=False).clamp(min=1e-3)
+def random_sounds(model: ConvVAE, clips: list[tuple[str, torch.Tensor]], segments: torch.Tensor,
+                  settings: AudioSettings, count: int, seed: int) -> list[Trajectory]:
+    """`count` new sounds as `distill generate` makes them (temperature 1, the clips' median
+    length), from these training clips (name, log-mel from onset) and the model as it is now:
+    what generation would sound like if training stopped here."""
+    if not clips or count < 1:
+        return []
+    bank = build_bank(model, clips, settings, loudness_lufs=0.0)
+    maker = Generator(bank, analyse_latents(model, segments[:512]), settings, model.config.time_stride)
+    frames = math.ceil((math.ceil(bank.median_seconds * settings.sample_rate / settings.hop_length) + 1)
+                       / model.config.time_stride)
+    return [maker.random(1.0, frames, seed + i, torch.Generator().manual_seed(seed + i))[0] for i in range(count)]
 
 
 @torch.no_grad()
 def write_previews(model: ConvVAE, experiment_dir: Path, epoch: int, settings: AudioSettings,
                    items: list[PreviewItem], train_segments: torch.Tensor, n_samples: int = 2, seed: int = 0,
-                   decode_audio: Decoder | None = None) -> tuple[list[Path], list[str]]:
-    """Write this epoch's previews. Returns the paths written and one message per preview
-    that failed (each failure is skipped, never fatal). The model's train/eval mode is
-    restored afterwards."""
+                   decode_audio: Decoder | None = None,
+                   sample_clips: list[tuple[str, torch.Tensor]] | None = None) -> tuple[list[Path], list[str]]:
+    """Write this epoch's previews: `n_samples` random sounds made from `sample_clips`
+    (training clips, name and log-mel from onset; see `random_sounds`) and a pair per item.
+    Returns the paths written and one message per preview that failed (each failure is
+    skipped, never fatal). The model's train/eval mode is restored afterwards."""
     decode_audio = decode_audio or Synthesizer(settings)
     folder = preview_dir(experiment_dir, epoch)
     folder.mkdir(parents=True, exist_ok=True)
@@ -87,14 +97,17 @@ def write_previews(model: ConvVAE, experiment_dir: Path, epoch: int, settings: A
             errors.append(f"preview {label} (epoch {epoch}) failed: {exc}")
 
     try:
-        mean, std = latent_statistics(model, train_segments)
-        generator = torch.Generator().manual_seed(seed)
-        for index in range(1, n_samples + 1):
-            z = mean + torch.randn(mean.shape, generator=generator).to(mean.device) * std
-            mel = model.decode_long(z, train_segments.shape[-1]).cpu()
-            attempt(f"sample {index}", lambda mel=mel, index=index: [
-                write_wav(folder / f"sample-{index:02d}.wav", decode_audio(mel), settings.sample_rate,
-                          normalize=False)])
+        sounds: list[Trajectory] = []
+        try:
+            sounds = random_sounds(model, sample_clips or [], train_segments, settings, n_samples, seed)
+        except Exception as exc:  # noqa: BLE001 - one bad preview must not stop training
+            log.warning("random samples at epoch %d failed: %s", epoch, exc)
+            errors.append(f"random samples (epoch {epoch}) failed: {exc}")
+        seconds = settings.frames_to_seconds(sounds[0].frames * model.config.time_stride) if sounds else 0.0
+        for index, sound in enumerate(sounds, start=1):
+            attempt(f"sample {index}", lambda sound=sound, index=index: [
+                write_wav(folder / f"sample-{index:02d}.wav", sound_of(model, sound, seconds, settings, decode_audio)[0],
+                          settings.sample_rate, normalize=False)])
         for index, item in enumerate(items, start=1):
             def pair(item: PreviewItem = item, index: int = index) -> list[Path]:
                 decoded = transform_wave(model, item.audio, settings, decode_audio)

@@ -36,7 +36,7 @@ from distill.audio import LOG_MEL_FLOOR, AudioSettings, read_audio, resolve_devi
 from distill.checkpoints import (CheckpointInfo, CheckpointWriter, Retention, append_metrics, checkpoint_summary,
                                  list_checkpoints, load_checkpoint, now_iso, read_experiment, read_metrics,
                                  serialise_checkpoint, truncate_metrics, write_checkpoint, write_experiment)
-from distill.data import TrainingData, clip_path, load_dataset, prepare_training_data, split_clips
+from distill.data import TrainingData, clip_path, load_dataset, prepare_training_data, split_clips, trim_onset
 from distill.jobs import (RESUMABLE, STOP_REQUEST_FILE, STOPPED, BackgroundJob, Cancelled, CheckpointWritten,
                           EpochFinished, Finished, PreviewWritten, Started, Warning, status_word)
 from distill.model import ConvVAE, KLSchedule, ModelConfig, preset, vae_loss
@@ -44,6 +44,8 @@ from distill.previews import PreviewItem, write_previews
 from distill.workspace import Workspace, sanitize_filename
 
 _KL = KLSchedule()
+# Training clips the previews' random sounds are made from (encoded whole at each preview: few is cheap).
+PREVIEW_SOURCE_CLIPS = 16
 
 
 @dataclass(frozen=True)
@@ -425,6 +427,7 @@ class TrainingJob(BackgroundJob):
                              total_epochs=config.epochs, device=str(self.device),
                              message=f"{data.train.shape[0]} training / {data.val.shape[0]} validation segments"))
         items = self._preview_items(data, settings)
+        self._sample_clips = self._preview_clips(data)
         train, val = data.train.to(self.device), data.val.to(self.device)
         writer = CheckpointWriter()
 
@@ -564,6 +567,12 @@ class TrainingJob(BackgroundJob):
         return {"val_loss": (recon_sum + self.config.beta * kl_sum) / n, "val_recon": recon_sum / n,
                 "val_kl": kl_sum / n}
 
+    def _preview_clips(self, data: TrainingData) -> list[tuple[str, torch.Tensor]]:
+        """Up to PREVIEW_SOURCE_CLIPS training clips (name, log-mel from onset): what the
+        preview's random sounds are made from, as generation makes them from all clips."""
+        names = [n for n in data.train_clips if n in data.clip_features][:PREVIEW_SOURCE_CLIPS]
+        return [(name, trim_onset(data.clip_features[name])) for name in names]
+
     def _preview_items(self, data: TrainingData, settings: AudioSettings) -> list[PreviewItem]:
         """The first two validation clips, whole, with their real audio at its own level."""
         items = []
@@ -578,7 +587,8 @@ class TrainingJob(BackgroundJob):
     def _write_previews(self, model: ConvVAE, epoch: int, settings: AudioSettings, items: list[PreviewItem],
                         train: torch.Tensor) -> None:
         paths, errors = write_previews(model, self.experiment_dir, epoch, settings, items, train,
-                                       self.config.preview_samples, seed=self.config.seed + epoch)
+                                       self.config.preview_samples, seed=self.config.seed + epoch,
+                                       sample_clips=self._sample_clips)
         for message in errors:
             self.publish(Warning(message=message))
         if paths:

@@ -92,6 +92,23 @@ def test_previews_hold_whole_validation_clips_at_their_level(trained):
         assert np.abs(original).max() < 0.89
 
 
+def test_preview_samples_are_made_as_generation_makes_them(trained):
+    ws, experiment_id, model_file, _ = trained
+    samples = [p for p in list_previews(ws.experiment_dir(experiment_id)) if p.kind == "sample" and p.epoch == 10]
+    assert samples
+    durations = [c.duration for c in load_dataset(ws, "example").clips]
+    lengths = set()
+    for sample in samples:
+        wave, rate = sf.read(str(sample.paths["audio"]), dtype="float32")
+        lengths.add(wave.shape[0])
+        # A whole sound of a typical clip's length (the training clips' median), not a
+        # 0.37 s window; and a one-shot: loudest early, quiet by its end.
+        assert min(durations) - 0.1 <= wave.shape[0] / rate <= max(durations)
+        frames = np.abs(wave[: wave.shape[0] // 1024 * 1024]).reshape(-1, 1024).max(axis=1)
+        assert int(frames.argmax()) < len(frames) // 3 and frames[-1] < 0.1 * frames.max()
+    assert len(lengths) == 1
+
+
 def test_training_starts_from_the_pca_of_the_data(example_corpus, ws):
     create_dataset(ws, "d", example_corpus[:8])
     data = prepare_training_data(ws, "d", SETTINGS, TINY.segment_frames)

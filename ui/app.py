@@ -156,7 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot start the web app on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    return 0
+    # The server is closed and every job has checkpointed and ended (serve_until_stopped).
+    # What may still run is a page handler's worker thread inside a torch call; letting the
+    # interpreter tear down around it aborted the process ("terminate called without an
+    # active exception", exit -6) now and then. Nothing is left to save: leave at once.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
