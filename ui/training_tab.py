@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -33,13 +32,12 @@ from distill.train import TrainConfig, TrainingJob, experiments_table, list_expe
 from distill.workspace import Workspace
 from ui.common import follow_job, handle_errors, job_toast
 from ui.dataset_tab import dataset_names
-from ui.loss_chart import CURVE_COLOURS, loss_chart_svg  # noqa: F401 (CURVE_COLOURS: the vocoder panel's too)
+from ui.loss_chart import loss_chart_svg
 from ui.training_view import (SAMPLE_SLOTS, WEB_APP, TrainingView, checkpoint_choices, experiments_frame,
-                              live_experiment, loss_caption, loss_frame, training_view)
+                              live_experiment, loss_frame, training_view)
 
 DEVICES = ["auto", "cpu", "cuda"]  # what TrainConfig accepts (resolve_device)
 POLL_SECONDS = 1.5
-CHART_RESEND_SECONDS = 1.0  # (chart_update, for the vocoder panel's LinePlot)
 # The settings form, in the order of config_from_form's arguments (the name is left as typed).
 FORM_FIELDS = ["dataset", "preset", "epochs", "batch_size", "learning_rate", "latent_dim", "preview_every", "device"]
 
@@ -127,27 +125,6 @@ def render(ws: Workspace, view: TrainingView, seen: dict | None, select: str | N
         out += form_values(ws, view.config)
     out.append(seen)
     return tuple(out)
-
-
-def chart_update(view: TrainingView, seen: dict) -> Any:
-    """A LinePlot's update, or gr.skip() when the page has it already (the vocoder panel's
-    chart; the Training tab draws its own, `ui.loss_chart`).
-
-    Gradio's plot rebuilds its chart (axes, colour domain) only when a setting changes, so
-    the caption changes with every epoch on purpose: new data alone would stay in the first,
-    empty layout. The rebuild, though, draws the data of the update before (it runs before
-    the new data is in place), so the same data goes out once more, a moment later, as a
-    plain value update that lands in the rebuilt chart.
-    """
-    x_lim = [1, max(2, view.total_epochs)]  # the whole planned run: the curve shows how far it got
-    signature = (view.experiment_id, x_lim, view.losses.to_json())
-    if seen.get("chart") != signature:
-        seen["chart"], seen["chart_again_at"] = signature, time.time() + CHART_RESEND_SECONDS
-        return gr.update(value=view.losses, x_lim=x_lim, caption=loss_caption(view))
-    if seen.get("chart_again_at") and time.time() >= seen["chart_again_at"]:
-        seen["chart_again_at"] = None
-        return gr.update(value=view.losses.copy())
-    return gr.skip()
 
 
 def follow(ws: Workspace, job: TrainingJob, seen: dict | None) -> Iterator[tuple]:

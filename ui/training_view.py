@@ -73,17 +73,6 @@ def loss_frame(rows: list[dict]) -> pd.DataFrame:
     return frame.astype({"epoch": "int64", "loss": "float64", "curve": "str"})
 
 
-def loss_caption(view: "TrainingView") -> str:
-    """`epoch 3: train 1.532 · validation 1.701`, or a note that no epoch has ended yet."""
-    frame = view.losses
-    if frame.empty:
-        return "no epoch has finished yet" if view.experiment_id else "no training yet"
-    last = int(frame["epoch"].max())
-    values = dict(zip(frame[frame["epoch"] == last]["curve"], frame[frame["epoch"] == last]["loss"]))
-    parts = [f"{curve} {number(values[curve])}" for curve in ("train", "validation") if curve in values]
-    return f"epoch {last}: " + " · ".join(parts)
-
-
 def newest_previews(folder: Path) -> tuple[int | None, list[tuple[str, Path] | None]]:
     """The newest epoch's previews in PREVIEW_SLOTS fixed places (None: nothing there): its
     first SAMPLE_SLOTS random samples, then its first reconstruction's original and decoded."""

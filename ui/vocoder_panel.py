@@ -26,7 +26,8 @@ from distill.vocoder import (VocoderTrainingJob, current_vocoder_job, list_vocod
 from distill.vocoder.config import PRESETS
 from distill.workspace import Workspace
 from ui.common import clock, follow_job, handle_errors, job_toast, number
-from ui.training_tab import CURVE_COLOURS, DEVICES, POLL_SECONDS, _whole, chart_update
+from ui.loss_chart import loss_chart_svg
+from ui.training_tab import DEVICES, POLL_SECONDS, _whole
 from ui.training_view import TrainingView, loss_frame
 
 LOCK_PREFIX = "vocoder:"  # how a vocoder run names itself in the workspace lock
@@ -152,9 +153,7 @@ def build(ws: Workspace, model: gr.Dropdown, search: gr.Textbox, table: gr.Dataf
         stop_button = gr.Button("Stop", variant="stop", size="md", min_width=80, interactive=False, elem_id="voc-stop")
         resume_button = gr.Button("Resume", size="md", min_width=80, elem_id="voc-resume")
     status = gr.Markdown("Pick a model to train its vocoder.", elem_id="voc-status")
-    chart = gr.LinePlot(x="epoch", y="loss", color="curve", title="Vocoder loss per epoch", height=220,
-                        x_title="epoch", y_title="loss", show_label=False,
-                        color_map=CURVE_COLOURS, elem_id="voc-chart")
+    chart = gr.HTML(loss_chart_svg(loss_frame([]), 0, "no vocoder training yet"), elem_id="voc-chart")
     # The held-out clip on its own row, its two decodings side by side below it (three in a row do not fit).
     players = []
     for kinds in (PREVIEW_KINDS[:1], PREVIEW_KINDS[1:]):
@@ -171,8 +170,6 @@ def build(ws: Workspace, model: gr.Dropdown, search: gr.Textbox, table: gr.Dataf
                               elem_id="voc-ab-griffin-lim")
         ab_vocoder = gr.Audio(label="Vocoder", type="filepath", interactive=False, min_width=150,
                               elem_id="voc-ab-vocoder")
-    # The chart's caption only makes it redraw (see training_tab.chart_update): hide it, as the Training tab does.
-    gr.HTML("<style>#voc-chart .caption { display: none; }</style>", padding=False)
     seen = gr.State({})
     timer = gr.Timer(POLL_SECONDS)
 
@@ -189,7 +186,8 @@ def build(ws: Workspace, model: gr.Dropdown, search: gr.Textbox, table: gr.Dataf
             page[key] = signature
             return make()
 
-        out: list[Any] = [part("status", view.status_line, lambda: view.status_line), chart_update(view.chart, page)]
+        out: list[Any] = [part("status", view.status_line, lambda: view.status_line), part("chart", (view.chart.experiment_id, view.chart.total_epochs, view.chart.losses.to_json()),
+                                lambda: loss_chart_svg(view.chart.losses, view.chart.total_epochs))]
         for index in range(len(PREVIEW_KINDS)):
             slot = view.previews[index] if index < len(view.previews) else None
             out.append(part(f"preview{index}", (view.model, str(slot[1]) if slot else None), lambda slot=slot: (
