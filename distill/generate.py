@@ -5,8 +5,8 @@ onset-aligned trajectories, decoded in one `decode_long` call (equal to one pass
 joins to cross-fade) and inverted once (`distill.synthesis`: the model's vocoder or
 Griffin-Lim), so nothing clicks at a seam. Three modes share that path:
 
-- random: a training clip (temperature 0: the most typical), blended with 1-2 of its
-  nearest clips and moved a little along the data's main directions (temperature: how far);
+- random: a training clip (temperature 0: the most typical), its decay run a little faster
+  or slower and moved smoothly along the data's main directions (temperature: how far);
 - variation: the same around a given clip or file, `distance` growing from close to far;
 - morph: the onset-aligned blend from A to B in steps (each a whole sound).
 
