@@ -11,7 +11,7 @@ import torch
 from distill.vocoder.config import vocoder_preset
 from distill.vocoder.corpus import write_corpus
 from distill.vocoder.network import load_vocoder
-from distill.vocoder.pretrain import METRICS_FILE, STATE_FILE, export, load_corpus, pretrain
+from distill.vocoder.pretrain import METRICS_FILE, SHIPPED, STATE_FILE, export, load_corpus, pretrain
 from distill.audio import AudioSettings
 
 TINY = vocoder_preset("tiny")
@@ -48,3 +48,12 @@ def test_a_stopped_run_continues_exactly_and_exports_loadable_weights(corpus, tm
     assert vocoder.synthesize(torch.full((80, 10), -6.0)).shape == (10 * 256,)
     recipe = json.loads(target.with_suffix(".json").read_text())
     assert recipe["steps"] == 4 and recipe["kind"] == "pretrained" and len(recipe["metrics"]) == 2
+
+
+def test_the_weights_in_the_repository_load_with_the_safe_loader_and_say_how_they_were_made():
+    slot = torch.load(SHIPPED, map_location="cpu", weights_only=True)
+    vocoder = load_vocoder(slot, settings=AudioSettings())
+    assert SHIPPED.stat().st_size < 10e6
+    recipe = json.loads(SHIPPED.with_suffix(".json").read_text())
+    assert recipe["steps"] == slot["training"]["steps"] > 0 and recipe["held_out_mrstft"] < recipe["griffin_lim_mrstft"]
+    assert vocoder.synthesize(torch.full((80, 12), -6.0)).abs().max() > 0
