@@ -136,6 +136,15 @@ def to_dbfs(amplitude: float) -> float:
     return 20 * math.log10(amplitude) if amplitude > 0 else -math.inf
 
 
+def sound_end(wave: np.ndarray, tail_db: float) -> int:
+    """The index just after the last sample within `tail_db` dB of the wave's peak: where a
+    sound has died away (0 for silence). Packs and the vocoder corpus trim tails here."""
+    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+    if peak <= 0:
+        return 0
+    return int(np.flatnonzero(np.abs(wave) >= peak * 10 ** (tail_db / 20))[-1]) + 1
+
+
 def loudness_lufs(wave: torch.Tensor, sample_rate: int) -> float:
     """Integrated loudness (ITU-R BS.1770, K-weighted and gated) of a mono wave, in LUFS.
     A sound shorter than one 400 ms gating block is measured padded with silence (the gate

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from distill import DistillError, __version__
-from distill.audio import levels, loudness_lufs, write_wav
+from distill.audio import levels, loudness_lufs, sound_end, write_wav
 from distill.generate import SoundSpec, Studio, batch_specs, file_name, open_studio
 from distill.workspace import Workspace, atomic_write_json, file_sha256, sanitize_filename, unique_path
 
@@ -50,12 +50,11 @@ def packs_dir(ws: Workspace) -> Path:
 def trim_tail(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     """`wave` up to its last sample within `TAIL_DB` of its peak (the sound's own end), with
     a 10 ms fade out; a silent wave is returned as it is."""
-    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
-    if peak <= 0:
+    last = sound_end(wave, TAIL_DB)
+    if last == 0:
         return wave
-    loud = np.flatnonzero(np.abs(wave) >= peak * 10 ** (TAIL_DB / 20))
     fade = round(FADE_SECONDS * sample_rate)
-    end = min(wave.shape[0], int(loud[-1]) + 1 + fade)
+    end = min(wave.shape[0], last + fade)
     out = wave[:end].copy()
     fade = min(fade, out.shape[0] // 2)
     if fade:

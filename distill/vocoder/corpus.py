@@ -32,6 +32,7 @@ import numpy as np
 import soundfile as sf
 
 from distill import DistillError
+from distill.audio import sound_end
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 PACKAGES = "fluidsynth fluid-soundfont-gm"
@@ -159,11 +160,7 @@ def render_notes(notes: list[Note], sample_rate: int, soundfont: Path = SOUNDFON
 
 def trim_tail(wave: np.ndarray, tail_db: float = TAIL_DB) -> np.ndarray:
     """`wave` up to its last sample within `tail_db` of its peak (empty if silent)."""
-    peak = float(np.abs(wave).max()) if wave.size else 0.0
-    if peak <= 0:
-        return wave[:0]
-    last = int(np.flatnonzero(np.abs(wave) >= peak * 10 ** (tail_db / 20))[-1]) + 1
-    return wave[:last].astype(np.float32)
+    return wave[:sound_end(wave, tail_db)].astype(np.float32)
 
 
 # -- synthesised ------------------------------------------------------------------------------
