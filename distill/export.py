@@ -8,6 +8,7 @@ writes one self-contained model file. Nothing here trains: it is a snapshot of a
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,8 @@ def trajectory_bank(ws: Workspace, dataset: str, model: ConvVAE, settings: Audio
         loudness.append(loudness_lufs(read_audio(path, settings.sample_rate), settings.sample_rate))
     if not clips:
         raise DistillError(f"dataset {dataset!r} has no usable clips to describe")
-    finite = sorted(v for v in loudness if math.isfinite(v))
-    median = finite[len(finite) // 2] if finite else -23.0
+    finite = [v for v in loudness if math.isfinite(v)]
+    median = statistics.median_high(finite) if finite else -23.0
     return build_bank(model, clips, settings, median)
 
 

@@ -204,9 +204,8 @@ class Studio:
         else:
             raise DistillError(f"unknown mode {spec.mode!r}: choose one of {', '.join(MODES)}")
         if spec.offsets:
-            activity = ((made.level_db + 60.0) / 60.0).clamp(0, 1)
             shift = offset_vector(self.file.analysis, spec.offsets, self.config.latent_dim)
-            made = Trajectory(made.latents + shift[:, None] * activity, made.level_db)
+            made = Trajectory(made.latents + shift[:, None] * made.activity, made.level_db)
         return made, recipe
 
     def render(self, spec: SoundSpec) -> tuple[np.ndarray, torch.Tensor, Recipe]:

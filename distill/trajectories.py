@@ -6,7 +6,8 @@ the trajectories of its training clips (`TrajectoryBank`), and new sounds are ma
 rather than from a learned prior: at 15-500 clips an autoregressive or diffusion prior
 either copies its clips or drones, while a clip's own trajectory, its decay run a little
 faster or slower and moved smoothly along the directions the data varies in, keeps the
-clips' envelopes and stays in the family (see `Generator`). Everything here works on latents; decoding and audio are `distill.generate`'s.
+clips' envelopes and stays in the family (see `Generator`). Everything here works on
+latents; decoding and audio are `distill.generate`'s.
 
 Temperature keeps its meaning: 0 = the most typical clip (the medoid) as it is, higher =
 wilder (a freer choice of clip, larger changes of pace and timbre).
@@ -15,6 +16,7 @@ wilder (a freer choice of clip, larger changes of pace and timbre).
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +38,9 @@ PERTURB_DIRECTIONS = 8
 # the dev corpora (24 sounds): 0.35 gave novelty 0.50-0.52 (near copies), 0.7 gave 0.80-0.96.
 PERTURB_SCALE = 0.7
 SMOOTH_SECONDS = 0.25  # a perturbation changes at this pace: timbre drifts, it does not flutter
-SPLICE_FRAMES = 6
-MAX_COMPRESSION = 3.0
-PACE_SPREAD = 0.2  # temperature 1 plays a decay up to e^0.2 ≈ 1.22 times faster or slower  # a one-shot longer than the sound asked for decays at most this much faster  # a cross-fade of this many latent frames where a sustained sound continues
+SPLICE_FRAMES = 6  # a cross-fade of this many latent frames where a sustained sound continues
+MAX_COMPRESSION = 3.0  # a one-shot longer than the sound asked for decays at most this much faster
+PACE_SPREAD = 0.2  # temperature 1 plays a decay up to e^0.2 ≈ 1.22 times faster or slower
 
 
 @dataclass
@@ -52,6 +54,12 @@ class Trajectory:
     @property
     def frames(self) -> int:
         return int(self.latents.shape[1])
+
+    @property
+    def activity(self) -> torch.Tensor:
+        """(L,) how much each frame sounds: 0 at SILENT_DB and below, 1 at the peak. A change
+        to the latents is weighted by it, so silence stays silence."""
+        return ((self.level_db - SILENT_DB) / -SILENT_DB).clamp(0, 1)
 
     @property
     def decays(self) -> bool:
@@ -137,15 +145,11 @@ def build_bank(model: Any, clips: list[tuple[str, torch.Tensor]], settings: Audi
     cap = settings.seconds_to_frames(MAX_TRAJECTORY_SECONDS)
     stride = model.config.time_stride
     trajectories = [encode_trajectory(model, mel[:, :cap]) for _, mel in clips]
-    seconds = sorted(settings.frames_to_seconds(mel.shape[1]) for _, mel in clips)
+    seconds = [settings.frames_to_seconds(mel.shape[1]) for _, mel in clips]
     silence_mel = torch.full((model.config.n_mels, stride * 8), LOG_MEL_FLOOR)
     silence = encode_trajectory(model, silence_mel).latents[:, 4]  # a frame away from the padded end
-    return TrajectoryBank([name for name, _ in clips], trajectories, silence, _median(seconds), loudness_lufs)
-
-
-def _median(values: list[float]) -> float:
-    n = len(values)
-    return values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
+    return TrajectoryBank([name for name, _ in clips], trajectories, silence, statistics.median(seconds),
+                          loudness_lufs)
 
 
 # -- making trajectories --------------------------------------------------------------------
@@ -255,8 +259,7 @@ def perturb(trajectory: Trajectory, amount: float, analysis: dict[str, Any], fra
     directions = analysis["directions"].float()[:PERTURB_DIRECTIONS]
     spreads = analysis["direction_std"].float()[:PERTURB_DIRECTIONS]
     noise = smooth_noise((directions.shape[0], trajectory.frames), frames_per_change, generator)
-    activity = ((trajectory.level_db - SILENT_DB) / -SILENT_DB).clamp(0, 1)
-    shift = (directions.T @ (noise * spreads[:, None])) * activity * amount
+    shift = (directions.T @ (noise * spreads[:, None])) * trajectory.activity * amount
     return Trajectory(trajectory.latents + shift, trajectory.level_db)
 
 
