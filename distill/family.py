@@ -116,22 +116,24 @@ def split_half_floor(real: np.ndarray, seed: int = 0) -> float:
     return mmd2(real[order[:half]], real[order[half:]])
 
 
+def _nearest_neighbour_distances(vectors: np.ndarray) -> np.ndarray:
+    """Each vector's distance to the nearest other one in its set."""
+    between = np.sqrt(((vectors[:, None] - vectors[None]) ** 2).sum(-1))
+    np.fill_diagonal(between, np.inf)
+    return between.min(1)
+
+
 def novelty(generated: np.ndarray, training: np.ndarray) -> float:
     """Median nearest-training distance of the generated sounds / median NN spacing of the
     training clips (all vectors standardised alike)."""
-    between = np.sqrt(((training[:, None] - training[None]) ** 2).sum(-1))
-    np.fill_diagonal(between, np.inf)
     nearest = np.sqrt(((generated[:, None] - training[None]) ** 2).sum(-1)).min(1)
-    return float(np.median(nearest) / np.median(between.min(1)))
+    return float(np.median(nearest) / np.median(_nearest_neighbour_distances(training)))
 
 
 def closest_pairs(vectors: np.ndarray, spacing_from: np.ndarray) -> tuple[float, float]:
     """(smallest, median) distance between two sounds of one set, in units of the median
     nearest-neighbour spacing of `spacing_from` (the training clips): how near the closest
     two generated sounds are to being the same sound."""
-    within = np.sqrt(((vectors[:, None] - vectors[None]) ** 2).sum(-1))
-    np.fill_diagonal(within, np.inf)
-    between = np.sqrt(((spacing_from[:, None] - spacing_from[None]) ** 2).sum(-1))
-    np.fill_diagonal(between, np.inf)
-    unit = float(np.median(between.min(1)))
-    return float(within.min()) / unit, float(np.median(within.min(1))) / unit
+    within = _nearest_neighbour_distances(vectors)
+    unit = float(np.median(_nearest_neighbour_distances(spacing_from)))
+    return float(within.min()) / unit, float(np.median(within)) / unit
