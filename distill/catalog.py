@@ -21,18 +21,19 @@ import pandas as pd
 from distill import DistillError
 from distill.modelfile import (SUFFIX, ModelExistsError, ModelFile, free_name, load_model_file, model_path,
                                resolve_model, save_model_file, target_path, validate_model_file)
+from distill.vocoder.shipped import why_not_pretrained
 from distill.workspace import Workspace, atomic_path, atomic_write_json, read_json
 
 __all__ = ["ModelEntry", "list_models", "models_table", "model_details", "problems", "import_model",
            "delete_model", "rename_model", "resolve_model", "refresh", "get_entry", "TABLE_COLUMNS",
-           "NO_VOCODER"]
+           "vocoder_label"]
 
 INDEX_NAME = "catalog.json"
 INDEX_FORMAT = "distill_catalog"
 # 2: model format 2. An index written before it lists format-1 files as models; they are
 # problems now, so such an index is rebuilt rather than trusted.
-INDEX_VERSION = 2
-NO_VOCODER = "—"
+# 3: every row says which vocoder its model decodes with (before, None meant Griffin-Lim).
+INDEX_VERSION = 3
 TABLE_COLUMNS = ["Name", "Dataset", "Clips", "Epochs", "Val loss", "Sample rate", "Created", "Size (MB)", "Vocoder"]
 
 
@@ -57,7 +58,7 @@ class ModelEntry:
     latent_dim: int
     segment_seconds: float
     size_bytes: int
-    vocoder: dict[str, Any] | None  # {"epochs", "final_loss", "trained_at"} or None
+    vocoder: dict[str, Any]  # {"kind": "fine-tuned" | "own" | "pretrained" | "griffin-lim", ...its figures}
 
     @property
     def size_mb(self) -> float:
@@ -76,16 +77,37 @@ class ModelEntry:
 
 
 def vocoder_label(stats: dict[str, Any] | None) -> str:
-    """`—`, or e.g. `200 ep · loss 2.31`."""
-    if not stats:
-        return NO_VOCODER
-    parts = []
-    if stats.get("epochs") is not None:
+    """What a model decodes with, in a few words: `fine-tuned · epoch 6/10 · MR-STFT 0.43
+    vs GL 0.57`, `own · 30 ep · MR-STFT 0.32`, `pretrained` or `Griffin-Lim`."""
+    stats = stats or {"kind": "griffin-lim"}
+    kind = stats.get("kind")
+    if kind == "pretrained":
+        return "pretrained"
+    if kind == "griffin-lim":
+        return "Griffin-Lim"
+    parts = ["fine-tuned" if kind == "fine-tuned" else "own"]
+    if kind == "fine-tuned" and stats.get("best_epoch") is not None:
+        parts.append(f"epoch {stats['best_epoch']}/{stats.get('epochs')}")
+    elif stats.get("epochs") is not None:
         parts.append(f"{stats['epochs']} ep")
-    loss = stats.get("final_loss")
-    if isinstance(loss, (int, float)) and math.isfinite(loss):
-        parts.append(f"loss {loss:.2f}")
-    return " · ".join(parts) or "yes"
+    loss, reference = _number(stats.get("final_loss")), _number(stats.get("griffin_lim_loss"))
+    if loss is not None:
+        parts.append(f"MR-STFT {loss:.2f}" + (f" vs GL {reference:.2f}" if reference is not None else ""))
+    return " · ".join(parts)
+
+
+def vocoder_stats(model_file: ModelFile) -> dict[str, Any]:
+    """Which vocoder `model_file` decodes with (as `distill.synthesis.Synthesizer` decides),
+    with its held-out figures when it is the model's own."""
+    if model_file.vocoder is None:
+        why = why_not_pretrained(model_file.audio_settings)
+        return {"kind": "pretrained"} if why is None else {"kind": "griffin-lim", "why": why}
+    training = model_file.vocoder.get("training") or {}
+    return {"kind": "fine-tuned" if training.get("kind") == "fine-tuned" else "own",
+            "epochs": training.get("epochs"), "best_epoch": training.get("best_epoch"),
+            "final_loss": _number(training.get("final_loss")),
+            "griffin_lim_loss": _number(training.get("griffin_lim_loss")),
+            "start_loss": _number(training.get("start_loss")), "trained_at": training.get("trained_at")}
 
 
 def _number(value: Any) -> float | None:
@@ -100,11 +122,6 @@ def entry_from_file(model_file: ModelFile, size_bytes: int) -> ModelEntry:
     meta = model_file.metadata
     dataset = meta.get("dataset") or {}
     experiment = meta.get("experiment") or {}
-    vocoder = None
-    if model_file.vocoder is not None:
-        training = model_file.vocoder.get("training") or {}
-        vocoder = {"epochs": training.get("epochs"), "final_loss": _number(training.get("final_loss")),
-                   "trained_at": training.get("trained_at")}
     settings = model_file.audio_settings
     return ModelEntry(
         name=model_file.path.stem, file=model_file.path.name, id=str(meta.get("id", "")),
@@ -114,7 +131,7 @@ def entry_from_file(model_file: ModelFile, size_bytes: int) -> ModelEntry:
         train_loss=_number(meta.get("train_loss")), val_loss=_number(meta.get("val_loss")),
         sample_rate=settings.sample_rate, n_mels=settings.n_mels, latent_dim=model_file.model_config.latent_dim,
         segment_seconds=round(settings.frames_to_seconds(model_file.model_config.segment_frames), 3),
-        size_bytes=size_bytes, vocoder=vocoder)
+        size_bytes=size_bytes, vocoder=vocoder_stats(model_file))
 
 
 # -- the index ----------------------------------------------------------------------------
@@ -218,6 +235,7 @@ def model_details(ws: Workspace, name_or_path: str | Path) -> dict[str, Any]:
         "name": path.stem,
         "path": str(path),
         "size_mb": round(path.stat().st_size / 1e6, 2),
+        "synthesis": {**(stats := vocoder_stats(model_file)), "label": vocoder_label(stats)},
         "metadata": model_file.metadata,
         "model_config": model_file.model_config.to_dict(),
         "parameters": int(sum(t.numel() for t in model_file.state.values())),

@@ -31,7 +31,7 @@ from distill.audio import (LOG_MEL_FLOOR, MAX_SECONDS, AudioSettings, levels, lo
                            write_wav)
 from distill.model import ConvVAE
 from distill.modelfile import ModelFile, OpenModel, open_model
-from distill.synthesis import Synthesizer, fit_length
+from distill.synthesis import GRIFFIN_LIM, Synthesizer, fit_length
 from distill.trajectories import Generator, Recipe, Trajectory, TrajectoryBank, encode_trajectory, morph
 from distill.workspace import Workspace, sanitize_filename, unique_path, wav_name
 
@@ -385,21 +385,24 @@ def generate(ws: Workspace, model: str | Path, n: int = 4, seed: int | None = No
 def ab_pair(model: str | Path, seed: int, ws: Workspace | None = None, duration: float | None = None,
             device: str = "auto") -> tuple[Path, Path]:
     """The same generated sound (one seed: one trajectory, one log-mel) decoded by
-    Griffin-Lim and by the model's vocoder: (griffin_lim_wav, vocoder_wav), written to
-    `<workspace>/generated/<model>/ab/`. The workspace defaults to the one whose models
-    folder holds the file."""
+    Griffin-Lim and by the vocoder the model uses (its own, else the pretrained one):
+    (griffin_lim_wav, vocoder_wav), written to `<workspace>/generated/<model>/ab/`. The
+    workspace defaults to the one whose models folder holds the file."""
     if ws is None:
         if not Path(model).is_file():
             raise DistillError(f"no model file at {model}")
         ws = Workspace.open(Path(model).resolve().parent.parent)
     opened = open_model(ws, model, device)
-    if opened.file.vocoder is None:
-        raise DistillError(f"model {opened.path.stem!r} has no vocoder yet: train one with "
-                           f"`distill train-vocoder {opened.path.stem}`")
+    vocoder = Synthesizer.for_model(opened.file, opened.device)
+    if vocoder.kind == GRIFFIN_LIM:
+        raise DistillError(f"model {opened.path.stem!r} has no vocoder: it decodes with Griffin-Lim "
+                           f"({vocoder.fallback}); train one with "
+                           f"`distill train-vocoder {opened.path.stem} --preset scratch`")
     folder = generated_dir(ws, opened.path.stem) / "ab"
     written = []
-    for label, use_griffin_lim in (("griffin-lim", True), ("vocoder", False)):
-        studio = Studio(opened, Synthesizer.for_model(opened.file, opened.device, griffin_lim=use_griffin_lim))
+    for label, synthesize in (("griffin-lim", Synthesizer.for_model(opened.file, opened.device, griffin_lim=True)),
+                              (vocoder.kind, vocoder)):
+        studio = Studio(opened, synthesize)
         wave, _, _ = studio.render(SoundSpec(seed=int(seed), duration=duration))
         name = sanitize_filename(f"seed-{int(seed)}{f'-{duration:g}s' if duration else ''}-{label}.wav")
         written.append(write_wav(folder / name, wave, opened.file.audio_settings.sample_rate))

@@ -1,9 +1,10 @@
-"""log-mel → audio: a model's own vocoder, or Griffin-Lim.
+"""log-mel → audio: a model's own vocoder, else the pretrained one Distill ships, else
+Griffin-Lim.
 
 Generation, transforms, the training previews and the A/B pairs all turn log-mels into audio
 here, so they all hear the same thing for the same mel. This module sits low on purpose: it
-imports only `distill.audio` and the vocoder's network, never generation or training, so
-everything above can import it without an import circle.
+imports only `distill.audio` and the vocoder's network and shipped weights, never
+generation or training, so everything above can import it without an import circle.
 
 A `Synthesizer` is made once per model (or per training run) and called per sound: the
 vocoder is loaded on the first call and kept. Its output is not clamped or normalised: the
@@ -21,9 +22,11 @@ import torch.nn.functional as F
 from distill import DistillError
 from distill.audio import AudioSettings, griffin_lim
 from distill.vocoder.network import Vocoder, load_vocoder
+from distill.vocoder.shipped import shipped_slot, why_not_pretrained
 
 GRIFFIN_LIM = "griffin-lim"
-VOCODER = "vocoder"
+VOCODER = "vocoder"  # the model's own (fine-tuned, or trained from scratch)
+PRETRAINED = "pretrained"  # the one Distill ships (`distill.vocoder.shipped`)
 
 
 class HasVocoderSlot(Protocol):
@@ -36,28 +39,36 @@ class HasVocoderSlot(Protocol):
 class Synthesizer:
     """(n_mels, frames) log-mel → (samples,) float32 waveform on the CPU.
 
-    Uses the vocoder in `vocoder_slot` (a model file's slot) unless there is none or
-    `griffin_lim` is set; else Griffin-Lim (`distill.audio.griffin_lim`, deterministic). The
-    output has `frames · hop` samples (vocoder) or `(frames - 1) · hop` (Griffin-Lim); cut
-    it to the length you need with `fit_length`."""
+    Decodes with the vocoder in `vocoder_slot` (a model file's slot); without one, with the
+    shipped pretrained vocoder when it suits `settings` (and its weights are installed: else
+    a warning, once); else, or when `griffin_lim` is set, with Griffin-Lim
+    (`distill.audio.griffin_lim`, deterministic). The output has `frames · hop` samples
+    (vocoder) or `(frames - 1) · hop` (Griffin-Lim); cut it to the length you need with
+    `fit_length`."""
 
     def __init__(self, settings: AudioSettings, vocoder_slot: dict[str, Any] | None = None,
                  device: torch.device | str = "cpu", griffin_lim: bool = False):
         self.settings = settings
         self.device = torch.device(device)
-        self._slot = None if griffin_lim else vocoder_slot
+        self._slot: dict[str, Any] | None
+        self.kind: str  # VOCODER, PRETRAINED or GRIFFIN_LIM: what this decodes with
+        self.fallback: str | None = None  # why Griffin-Lim stands in for the pretrained vocoder
+        if griffin_lim:
+            self._slot, self.kind = None, GRIFFIN_LIM
+        elif vocoder_slot is not None:
+            self._slot, self.kind = vocoder_slot, VOCODER
+        else:
+            self.fallback = why_not_pretrained(settings)
+            self._slot = None if self.fallback else shipped_slot()
+            self.kind = GRIFFIN_LIM if self._slot is None else PRETRAINED
         self._vocoder: Vocoder | None = None
 
     @classmethod
     def for_model(cls, model_file: HasVocoderSlot, device: torch.device | str = "cpu",
                   griffin_lim: bool = False) -> "Synthesizer":
-        """The synthesizer a model file asks for: its own vocoder if it has one."""
+        """The synthesizer a model file asks for: its own vocoder if it has one, else the
+        pretrained one."""
         return cls(model_file.audio_settings, model_file.vocoder, device, griffin_lim)
-
-    @property
-    def kind(self) -> str:
-        """`"vocoder"` or `"griffin-lim"`: what this synthesizer decodes with."""
-        return GRIFFIN_LIM if self._slot is None else VOCODER
 
     def __call__(self, log_mel: torch.Tensor) -> torch.Tensor:
         if log_mel.dim() != 2 or log_mel.shape[0] != self.settings.n_mels:

@@ -8,12 +8,14 @@ import os
 import pickle
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from distill import DistillError, catalog
-from distill.catalog import NO_VOCODER, TABLE_COLUMNS, index_path, list_models, models_table
+from distill.audio import AudioSettings
+from distill.catalog import TABLE_COLUMNS, index_path, list_models, models_table
 from distill.modelfile import FORMAT, V1_MESSAGE, ModelExistsError, attach_vocoder, load_model_file
 from test_modelfile import Payload, make_model_file, vocoder_slot
 
@@ -47,7 +49,7 @@ def test_listing_builds_an_index_of_every_model_with_its_metadata(three):
     assert set(entries) == {"Rain on Tin", "gravel", "Birdsong"}
     rain = entries["Rain on Tin"]
     assert (rain.dataset, rain.clips, rain.epochs, rain.val_loss) == ("Rooftops", 7, 40, 0.61)
-    assert rain.sample_rate == 22050 and rain.latent_dim == 8 and rain.vocoder is None
+    assert rain.sample_rate == 22050 and rain.latent_dim == 8 and rain.vocoder == {"kind": "pretrained"}
     assert rain.size_bytes == (three.models_dir / "Rain on Tin.distillgan").stat().st_size
     index = json.loads(index_path(three).read_text())
     assert index["format"] == "distill_catalog" and len(index["models"]) == 3
@@ -100,12 +102,24 @@ def test_search_matches_name_or_dataset_case_insensitively(three):
     assert list(models_table(three, "nothing like it").columns) == TABLE_COLUMNS
 
 
+def test_the_vocoder_a_model_decodes_with_is_named():
+    fine_tuned = {"training": {"kind": "fine-tuned", "epochs": 10, "best_epoch": 6, "final_loss": 0.4312,
+                               "griffin_lim_loss": 0.5718}}
+    own = SimpleNamespace(vocoder=fine_tuned, audio_settings=AudioSettings())
+    assert catalog.vocoder_label(catalog.vocoder_stats(own)) == "fine-tuned · epoch 6/10 · MR-STFT 0.43 vs GL 0.57"
+    none = SimpleNamespace(vocoder=None, audio_settings=AudioSettings())
+    assert catalog.vocoder_label(catalog.vocoder_stats(none)) == "pretrained"
+    other = SimpleNamespace(vocoder=None, audio_settings=AudioSettings(sample_rate=44100, f_max=22050.0))
+    stats = catalog.vocoder_stats(other)
+    assert catalog.vocoder_label(stats) == "Griffin-Lim" and "sample_rate 44100" in stats["why"]
+
+
 def test_table_shows_the_vocoder_slot(three):
     attach_vocoder(three.models_dir / "Birdsong.distillgan", vocoder_slot(epochs=200, loss=2.3125))
     table = models_table(three).set_index("Name")
     assert list(models_table(three).columns) == TABLE_COLUMNS
-    assert table.loc["Birdsong", "Vocoder"] == "200 ep · loss 2.31"
-    assert table.loc["gravel", "Vocoder"] == NO_VOCODER == "—"
+    assert table.loc["Birdsong", "Vocoder"] == "own · 200 ep · MR-STFT 2.31"
+    assert table.loc["gravel", "Vocoder"] == "pretrained"  # no vocoder of its own: the one Distill ships
     assert table.loc["Birdsong", "Epochs"] == 200 and table.loc["Birdsong", "Val loss"] == pytest.approx(0.4321)
     assert table.loc["gravel", "Dataset"] == "footsteps" and table.loc["gravel", "Clips"] == 7
     assert table.loc["gravel", "Sample rate"] == 22050 and table.loc["gravel", "Size (MB)"] > 0
@@ -238,14 +252,14 @@ def test_cli_list_info_and_json(three, capsys):
     (three.models_dir / "broken.distillgan").write_bytes(b"nope")
     assert cli(three, "models", "list") == 0
     out, err = capsys.readouterr()
-    assert "Rain on Tin" in out and "200 ep · loss 2.31" in out and "Size (MB)" in out
+    assert "Rain on Tin" in out and "own · 200 ep · MR-STFT 2.31" in out and "Size (MB)" in out
     assert "warning: broken.distillgan: " in err
     assert cli(three, "models", "list", "--search", "FOOT", "--json") == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == ["gravel"] and rows[0]["dataset"] == "footsteps"
     assert cli(three, "models", "info", "birdsong") == 0
     out = capsys.readouterr().out
-    assert "Dawn chorus (7 clips, 21.5 s)" in out and "200 ep · loss 2.31" in out
+    assert "Dawn chorus (7 clips, 21.5 s)" in out and "own · 200 ep · MR-STFT 2.31" in out
     assert "latent 8 channels, one frame per 4 mel frames (21.53 a second), training window 32 frames" in out
     assert "320 latent frames of 40 segments" in out
     assert cli(three, "models", "info", "Birdsong", "--json") == 0

@@ -10,6 +10,7 @@ import importlib.util
 import itertools
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,9 @@ import torch
 
 from distill import DistillError
 from distill.audio import AudioSettings, griffin_lim, log_mel
-from distill.synthesis import GRIFFIN_LIM, VOCODER, Synthesizer, fit_length
-from distill.vocoder import Vocoder, vocoder_preset, vocoder_slot
+from distill.synthesis import GRIFFIN_LIM, PRETRAINED, VOCODER, Synthesizer, fit_length
+from distill.vocoder import Vocoder, load_vocoder, shipped, vocoder_preset, vocoder_slot
+from distill.vocoder.shipped import shipped_slot, why_not_pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("distill", "ui")
@@ -99,7 +101,9 @@ def test_no_module_imports_its_way_back_to_itself(graph):
 
 
 def test_synthesis_sits_below_generation_and_the_vocoder(graph):
-    assert graph["distill.synthesis"] == {"distill", "distill.audio", "distill.vocoder.network"}
+    assert graph["distill.synthesis"] == {"distill", "distill.audio", "distill.vocoder.network",
+                                          "distill.vocoder.shipped"}
+    assert graph["distill.vocoder.shipped"] == {"distill.audio", "distill.vocoder.network"}
     above = {"distill.generate", "distill.transform"}  # (the vocoder's job shares the training lock and RNG code)
     for name, imported in graph.items():
         if name.startswith("distill.vocoder"):
@@ -140,14 +144,44 @@ def tone_mel(seconds: float = 0.5) -> torch.Tensor:
     return log_mel(0.3 * torch.sin(2 * torch.pi * 330 * t), SETTINGS)
 
 
-def test_without_a_vocoder_it_is_griffin_lim_and_deterministic():
+def test_without_a_vocoder_of_its_own_it_is_the_pretrained_one_and_deterministic():
     mel = tone_mel()
     synthesize = Synthesizer(SETTINGS)
+    assert synthesize.kind == PRETRAINED
+    wave = synthesize(mel)
+    assert wave.shape == (mel.shape[-1] * SETTINGS.hop_length,) and wave.dtype == torch.float32
+    torch.testing.assert_close(wave, load_vocoder(shipped_slot()).synthesize(mel, clamp=False))
+    assert torch.equal(wave, Synthesizer(SETTINGS)(mel))
+
+
+def test_griffin_lim_is_a_switch_and_decodes_other_mel_settings():
+    mel = tone_mel()
+    synthesize = Synthesizer(SETTINGS, griffin_lim=True)
     assert synthesize.kind == GRIFFIN_LIM
     wave = synthesize(mel)
-    assert wave.shape == ((mel.shape[-1] - 1) * SETTINGS.hop_length,) and wave.dtype == torch.float32
+    assert wave.shape == ((mel.shape[-1] - 1) * SETTINGS.hop_length,)
     torch.testing.assert_close(wave, griffin_lim(mel, SETTINGS))
-    assert torch.equal(wave, Synthesizer(SETTINGS)(mel))
+    other = AudioSettings(n_mels=64, f_max=8000.0)  # the pretrained vocoder was made for the defaults
+    assert Synthesizer(other).kind == GRIFFIN_LIM
+    assert "n_mels 64" in why_not_pretrained(other) and why_not_pretrained(SETTINGS) is None
+
+
+def test_missing_or_damaged_weights_fall_back_to_griffin_lim_with_a_warning(tmp_path, monkeypatch):
+    mel = tone_mel()
+    for name, content in (("missing.pt", None), ("damaged.pt", b"not a torch file")):
+        path = tmp_path / name
+        if content is not None:
+            path.write_bytes(content)
+        monkeypatch.setattr("distill.vocoder.shipped.SHIPPED", path)
+        shipped.forget()
+        with pytest.warns(RuntimeWarning, match=f"{'missing' if content is None else 'damaged'}.*Griffin-Lim"):
+            synthesize = Synthesizer(SETTINGS)
+        assert synthesize.kind == GRIFFIN_LIM
+        torch.testing.assert_close(synthesize(mel), griffin_lim(mel, SETTINGS))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # once per process, not once per sound
+            Synthesizer(SETTINGS)
+    shipped.forget()
 
 
 def test_the_vocoder_is_used_loaded_once_and_not_clamped(monkeypatch):

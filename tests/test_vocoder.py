@@ -24,6 +24,7 @@ from distill.modelfile import load_model_file
 from distill.vocoder import (Vocoder, VocoderConfig, VocoderTrainingJob, list_vocoder_previews,
                             load_vocoder, read_run, read_vocoder_metrics, remove_vocoder, start_vocoder_training,
                             vocoder_preset, vocoder_run_dir)
+from distill.vocoder import shipped
 from distill.vocoder.data import load_vocoder_data, vae_reconstructions
 from distill.vocoder.losses import log_spectral_distance, mrstft_distance
 from distill.workspace import Workspace
@@ -225,17 +226,17 @@ def test_retraining_a_model_with_a_vocoder_asks_for_force(vws):
 
 
 def test_catalog_shows_vocoder_stats_and_a_model_can_lose_it(vws):
-    assert catalog.get_entry(vws, MODEL).vocoder is None
+    assert catalog.get_entry(vws, MODEL).vocoder == {"kind": "pretrained"}
     run(start_vocoder_training(vws, MODEL, TINY, epochs=2, device="cpu"))
     entry = catalog.get_entry(vws, MODEL)
     assert entry.vocoder["epochs"] == 2 and math.isfinite(entry.vocoder["final_loss"])
     table = catalog.models_table(vws)
-    assert table.loc[table["Name"] == MODEL, "Vocoder"].item().startswith("2 ep · loss ")
+    assert table.loc[table["Name"] == MODEL, "Vocoder"].item().startswith("own · 2 ep · MR-STFT ")
     details = catalog.model_details(vws, MODEL)
     assert details["vocoder"]["training"]["training_seconds"] >= 0
     remove_vocoder(vws, MODEL)
     assert load_model_file(vws.models_dir / f"{MODEL}.distillgan").vocoder is None
-    assert catalog.get_entry(vws, MODEL).vocoder is None
+    assert catalog.get_entry(vws, MODEL).vocoder == {"kind": "pretrained"}
 
 
 def test_a_vocoder_for_other_mel_settings_is_refused(vws):
@@ -282,3 +283,61 @@ def test_fine_tuning_on_the_vaes_reconstructions(vws):
     metrics = [e.metrics for e in events if isinstance(e, EpochFinished)]
     assert [m["vae_mels"] for m in metrics] == [False, True]
     assert isinstance(events[-1], Finished)
+
+
+# -- fine-tuning the pretrained vocoder ----------------------------------------------------------
+
+# The default preset's recipe and architecture (the shipped weights'), cut to a few tiny steps.
+QUICK_FINE_TUNE = vocoder_preset("default").replace(epochs=3, steps_per_epoch=2, batch_size=2, segment_frames=8,
+                                                    val_clips=1, val_seconds=0.5, preview_every=0)
+
+
+def scripted_validation(monkeypatch, losses: list[float]) -> None:
+    """The held-out check returns these MR-STFT figures in turn (the start's first): which
+    epoch wins is then known, and the test checks the run bundles that one."""
+    figures = iter(losses)
+    monkeypatch.setattr(VocoderTrainingJob, "_validate", lambda self, *args: {"val_loss": next(figures), "val_lsd": 1.0})
+
+
+def test_fine_tune_starts_from_the_pretrained_weights_and_bundles_its_best_epoch(vws, monkeypatch):
+    scripted_validation(monkeypatch, [0.50, 0.45, 0.40, 0.48])  # start, epochs 1-3: epoch 2 is best
+    job = start_vocoder_training(vws, MODEL, QUICK_FINE_TUNE, device="cpu")
+    assert job.epochs == 3 and job.start_slot is not None
+    events = run(job)
+    assert isinstance(events[-1], Finished)
+    slot = load_model_file(vws.models_dir / f"{MODEL}.distillgan").vocoder
+    training = slot["training"]
+    assert (training["kind"], training["best_epoch"], training["epochs"]) == ("fine-tuned", 2, 3)
+    assert (training["final_loss"], training["start_loss"]) == (0.40, 0.50)
+    record = read_run(vws, MODEL)
+    assert record["best_epoch"] == 2 and record["start"]["val_loss"] == 0.50
+    data = load_vocoder_data(vws, load_model_file(vws.models_dir / f"{MODEL}.distillgan"))
+    assert training["held_out"] == record["held_out"] == [clip.name for clip in data.val] != []
+    best = torch.load(vocoder_run_dir(vws, MODEL) / "checkpoints" / "epoch-0002.pt", weights_only=True)
+    for name, tensor in slot["state"].items():
+        torch.testing.assert_close(tensor, best["generator"][name], rtol=0, atol=0)
+    assert not all(torch.equal(tensor, job.start_slot["state"][name]) for name, tensor in slot["state"].items())
+    assert catalog.get_entry(vws, MODEL).vocoder_label == "fine-tuned · epoch 2/3 · MR-STFT 0.40 vs GL " + \
+        f"{training['griffin_lim_loss']:.2f}"
+
+
+def test_a_fine_tune_that_never_beats_the_pretrained_weights_bundles_them(vws, monkeypatch):
+    scripted_validation(monkeypatch, [0.30, 0.45, 0.40, 0.48])
+    job = start_vocoder_training(vws, MODEL, QUICK_FINE_TUNE, device="cpu")
+    run(job)
+    slot = load_model_file(vws.models_dir / f"{MODEL}.distillgan").vocoder
+    assert slot["training"]["best_epoch"] == 0 and slot["training"]["final_loss"] == 0.30
+    for name, tensor in slot["state"].items():
+        torch.testing.assert_close(tensor, job.start_slot["state"][name], rtol=0, atol=0)
+
+
+def test_fine_tune_is_refused_clearly_when_it_cannot_start_from_the_pretrained_weights(vws, monkeypatch, tmp_path):
+    with pytest.raises(DistillError, match="architecture differs"):
+        start_vocoder_training(vws, MODEL, TINY.replace(init="pretrained"), device="cpu")
+    monkeypatch.setattr("distill.vocoder.shipped.SHIPPED", tmp_path / "gone.pt")
+    shipped.forget()
+    try:
+        with pytest.warns(RuntimeWarning), pytest.raises(DistillError, match="weights are missing.*scratch"):
+            start_vocoder_training(vws, MODEL, QUICK_FINE_TUNE, device="cpu")
+    finally:
+        shipped.forget()

@@ -10,13 +10,16 @@ import gradio as gr
 import pandas as pd
 
 from distill import DistillError
-from distill.catalog import (TABLE_COLUMNS, delete_model, import_model, list_models, model_details, models_table,
-                             vocoder_label)
+from distill.catalog import TABLE_COLUMNS, delete_model, import_model, list_models, model_details, models_table
 from distill.modelfile import ModelExistsError
 from distill.workspace import Workspace
 from ui import generate_panel, transform_panel, vocoder_panel
 from ui.common import handle_errors, log, number, user_message
 from ui.generate_panel import DIRECTION_SLOTS
+
+
+VOCODER_WORDS = {"pretrained": "the one Distill ships: ", "fine-tuned": "its own, ",
+                 "own": "its own, trained from scratch: ", "griffin-lim": "none, so sounds are made with "}
 
 
 def details_markdown(details: dict[str, Any]) -> str:
@@ -25,7 +28,7 @@ def details_markdown(details: dict[str, Any]) -> str:
     experiment = meta.get("experiment") or {}
     audio = details.get("audio_settings") or {}
     analysis = details.get("analysis") or {}
-    vocoder = details.get("vocoder")
+    synthesis = details.get("synthesis") or {}
     lines = [
         f"### {details['name']}",
         f"- **Trained on** *{dataset.get('name', '?')}* ({dataset.get('clips', '?')} clips, "
@@ -43,12 +46,9 @@ def details_markdown(details: dict[str, Any]) -> str:
     ]
     if analysis.get("matches_training_data") is False:
         lines.append("- ⚠ the dataset has changed since training: the latent statistics describe it as it is now")
-    if vocoder:
-        training = vocoder.get("training") or {}
-        lines.append(f"- **Vocoder** {vocoder_label({'epochs': training.get('epochs'), 'final_loss': training.get('final_loss')})}"
-                     f" · trained {str(training.get('trained_at', '?'))[:19].replace('T', ' ')}")
-    else:
-        lines.append("- **Vocoder** none: sounds are made with Griffin-Lim")
+    lines.append(f"- **Vocoder** {VOCODER_WORDS.get(synthesis.get('kind'), '')}{synthesis.get('label', '?')}"
+                 + (f" · trained {str(synthesis['trained_at'])[:19].replace('T', ' ')}" if synthesis.get("trained_at") else "")
+                 + (f" ({synthesis['why']})" if synthesis.get("why") else ""))
     return "\n".join(lines)
 
 

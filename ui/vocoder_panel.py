@@ -1,5 +1,6 @@
-"""The Catalog tab's Vocoder panel: train the selected model's own vocoder (Train / Stop /
-Resume, a status line, the loss chart, the newest previews) and compare it with Griffin-Lim.
+"""The Catalog tab's Vocoder panel: fine-tune the pretrained vocoder on the selected model's
+clips, or train one from scratch (Train / Stop / Resume, a status line, the loss chart, the
+newest previews), and compare what the model decodes with against Griffin-Lim.
 
 As in the Training tab, the job runs on its own thread (`start_vocoder_training`); the Train
 and Resume handlers follow its events, and a `gr.Timer` in every open page rebuilds the same
@@ -17,7 +18,7 @@ from typing import Any, Callable, Iterator
 import gradio as gr
 
 from distill import DistillError
-from distill.catalog import model_details, models_table, vocoder_label
+from distill.catalog import model_details, models_table
 from distill.train import WorkspaceLock
 from distill.generate import ab_pair
 from distill.jobs import RESUMABLE, status_word
@@ -54,19 +55,25 @@ class VocoderView:
     model: str | None = None
     status_line: str = "Pick a model to train its vocoder."
     running: bool = False
-    has_vocoder: bool = False
+    has_vocoder: bool = False  # a vocoder of its own
+    can_compare: bool = False  # decodes with a vocoder (its own or the pretrained one)
     run_key: tuple = ()  # changes when a run ends: the catalog is redrawn then
     chart: TrainingView = field(default_factory=TrainingView)
     previews: list[tuple[str, Path]] = field(default_factory=list)
 
 
 def _status_line(name: str, record: dict | None, rows: list[dict], running: bool, live: str | None,
-                 stats: dict | None) -> str:
+                 synthesis: dict) -> str:
     if record is None:
-        if stats:
-            text = f"**{name}** carries a vocoder ({vocoder_label(stats)}); its training run is not in this workspace."
+        if synthesis.get("kind") in ("fine-tuned", "own"):
+            text = (f"**{name}** carries a vocoder of its own ({synthesis['label']}); its training run is not in "
+                    "this workspace.")
+        elif synthesis.get("kind") == "pretrained":
+            text = (f"**{name}** decodes with the pretrained vocoder. **Train vocoder** fine-tunes it on this "
+                    "model's clips (preset default, a few minutes).")
         else:
-            text = f"**{name}** has no vocoder yet: pick a preset and press **Train vocoder**."
+            text = (f"**{name}** decodes with Griffin-Lim ({synthesis.get('why', 'no vocoder')}): train one "
+                    "from scratch (preset scratch).")
         return text + (f" · the vocoder of **{live}** is training now" if live and live != name else "")
     total = int(record.get("epochs") or 0)
     done = int(rows[-1]["epoch"]) if rows else int(record.get("epoch") or 0)
@@ -96,6 +103,11 @@ def _status_line(name: str, record: dict | None, rows: list[dict], running: bool
         parts.append(held_out)
     if record.get("training_seconds") is not None:
         parts.append(f"trained {clock(float(record['training_seconds']))}")
+    if status == "completed" and record.get("best_epoch") is not None:
+        best = record.get("best") or {}
+        parts.append(f"bundled: epoch {record['best_epoch']}"
+                     + (" (the pretrained weights: no epoch beat them)" if record["best_epoch"] == 0 else "")
+                     + f", held-out MR-STFT {number(best.get('val_loss'))}")
     if status == "failed" and record.get("error"):
         parts.append(f"error: {record['error']}")
     if status in RESUMABLE:
@@ -113,11 +125,12 @@ def vocoder_view(ws: Workspace, name: str | None) -> VocoderView:
     record = read_run(ws, name)
     rows = read_vocoder_metrics(ws, name) if record is not None else []
     running = live == name
-    stats = (model_details(ws, name).get("vocoder") or {}).get("training")
-    view = VocoderView(model=name, running=running, has_vocoder=stats is not None,
+    synthesis = model_details(ws, name)["synthesis"]
+    view = VocoderView(model=name, running=running, has_vocoder=synthesis["kind"] in ("fine-tuned", "own"),
+                       can_compare=synthesis["kind"] != "griffin-lim",
                        run_key=(name, (record or {}).get("status"), (record or {}).get("updated") if not running
                                 else "running"))
-    view.status_line = _status_line(name, record, rows, running, live, stats)
+    view.status_line = _status_line(name, record, rows, running, live, synthesis)
     total = int((record or {}).get("epochs") or 0)
     view.chart = TrainingView(experiment_id=f"{LOCK_PREFIX}{name}" if record else None, losses=loss_frame(rows),
                               total_epochs=total)
@@ -137,11 +150,13 @@ class VocoderPanel:
 def build(ws: Workspace, model: gr.Dropdown, search: gr.Textbox, table: gr.Dataframe, details: gr.Markdown,
           details_json: gr.JSON, details_markdown: Callable[[dict], str]) -> VocoderPanel:
     """The panel's components (call inside the Vocoder accordion) and their events."""
-    gr.Markdown("<small>A neural vocoder trained for this model makes its sounds cleaner than Griffin-Lim; "
-                "once trained it goes into the model file and generation uses it.</small>")
+    gr.Markdown("<small>Every model decodes with the vocoder Distill ships, pretrained on a broad set of "
+                "instruments. Fine-tuning it on this model's clips takes a few minutes; the epoch that does best "
+                "on held-out clips goes into the model file and everything made with the model uses it.</small>")
     with gr.Row():
         preset = gr.Radio(label="Preset", choices=list(PRESETS), value=DEFAULT_PRESET,
-                          info="tiny: a quick check; default: the real thing", elem_id="voc-preset")
+                          info="default: fine-tune the pretrained vocoder (2-4 min); scratch: train from nothing "
+                               "(~25 min, for other mel settings); tiny: a quick check", elem_id="voc-preset")
         device = gr.Dropdown(label="Device", choices=DEVICES, value="auto", min_width=100, elem_id="voc-device")
     with gr.Row(elem_classes=["bottom-aligned"]):
         epochs = gr.Number(label="Epochs", value=0, precision=0, minimum=0, info="0: the default (Resume: as planned)",
@@ -195,9 +210,10 @@ def build(ws: Workspace, model: gr.Dropdown, search: gr.Textbox, table: gr.Dataf
                 else gr.update(value=None, visible=False))))
         out.append(part("train", view.running, lambda: gr.update(interactive=not view.running)))
         out.append(part("stop", view.running, lambda: gr.update(interactive=view.running)))
-        out.append(part("ab_button", view.has_vocoder, lambda: gr.update(interactive=view.has_vocoder)))
-        out.append(part("ab", (view.model, view.has_vocoder), lambda: "" if view.has_vocoder or not view.model else
-                        f"<small>**{view.model}** has no vocoder yet: train one first, then compare.</small>"))
+        out.append(part("ab_button", view.can_compare, lambda: gr.update(interactive=view.can_compare)))
+        out.append(part("ab", (view.model, view.can_compare), lambda: "" if view.can_compare or not view.model else
+                        f"<small>**{view.model}** decodes with Griffin-Lim only: train a vocoder first, "
+                        "then compare.</small>"))
         # A run that ends changes the model file: redraw the table and details (once).
         if view.model and page.get("run") != view.run_key:
             page["run"] = view.run_key
@@ -222,10 +238,10 @@ def build(ws: Workspace, model: gr.Dropdown, search: gr.Textbox, table: gr.Dataf
               page: dict, text: str):
         if not name:
             raise DistillError("pick a model to train its vocoder")
-        stats = (model_details(ws, name).get("vocoder") or {}).get("training")
-        if stats is not None and not confirmed:
-            raise DistillError(f"{name} already has a vocoder ({vocoder_label(stats)}): tick “Replace the existing "
-                               "vocoder” to train a new one in its place")
+        synthesis = model_details(ws, name)["synthesis"]
+        if synthesis["kind"] in ("fine-tuned", "own") and not confirmed:
+            raise DistillError(f"{name} already has a vocoder of its own ({synthesis['label']}): tick “Replace the "
+                               "existing vocoder” to train a new one in its place")
         try:
             job = start_vocoder_training(ws, name, vocoder_preset(preset_name or DEFAULT_PRESET),
                                          epochs=epochs_or_none(epochs_value), force=bool(confirmed),
@@ -270,12 +286,11 @@ def build(ws: Workspace, model: gr.Dropdown, search: gr.Textbox, table: gr.Dataf
     def compare(name: str | None, seed_value: Any):
         if not name:
             raise DistillError("pick a model to compare")
-        if not model_details(ws, name).get("vocoder"):
-            raise DistillError(f"{name} has no vocoder yet: train one first (Train vocoder), then compare")
+        synthesis = model_details(ws, name)["synthesis"]
         seed_number = int(seed_value) if seed_value not in (None, "") else 0
-        griffin, vocoder = ab_pair(name, seed_number, ws=ws)
+        griffin, vocoder = ab_pair(name, seed_number, ws=ws)  # refuses a model that decodes with Griffin-Lim only
         return (gr.update(value=str(griffin), label=f"Griffin-Lim · seed {seed_number}"),
-                gr.update(value=str(vocoder), label=f"Vocoder · seed {seed_number}"))
+                gr.update(value=str(vocoder), label=f"Vocoder ({synthesis['kind']}) · seed {seed_number}"))
 
     follow_options = dict(show_progress="hidden", concurrency_limit=None)
     train_button.click(train, [model, preset, epochs, device, replace, seen, search], outputs,

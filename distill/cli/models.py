@@ -116,7 +116,7 @@ def run_info(args: argparse.Namespace) -> int:
     meta, dataset = details["metadata"], details["metadata"].get("dataset") or {}
     experiment, settings, config = meta.get("experiment") or {}, details["audio_settings"], details["model_config"]
     analysis = details["analysis"]
-    voc = details["vocoder"]
+    synthesis = details["synthesis"]
     rows = [
         ("name", details["name"]), ("file", details["path"]), ("size", f"{details['size_mb']} MB"),
         ("id", meta.get("id")), ("created", meta.get("created")),
@@ -137,7 +137,7 @@ def run_info(args: argparse.Namespace) -> int:
          if analysis.get("generation_clips") is None else
          f"from {analysis['generation_clips']} clips; {analysis['default_seconds']:g} s long by default, "
          f"packs at {analysis['loudness_lufs']:g} LUFS"),
-        ("vocoder", "none (Griffin-Lim)" if voc is None else catalog.vocoder_label(voc.get("training"))),
+        ("vocoder", synthesis["label"] + (f" ({synthesis['why']})" if synthesis.get("why") else "")),
     ]
     width = max(len(key) for key, _ in rows)
     for key, value in rows:

@@ -8,8 +8,6 @@ from typing import Any
 
 from distill import DistillError
 
-DEFAULT_EPOCHS = 30  # epochs of `steps_per_epoch` steps: 24-28 min on 2 CPU cores (benchmarks/bench_vocoder.py)
-
 # The fields that decide the generator's layers and what it computes; stored in the model
 # file with the weights. Everything else only shapes training.
 ARCHITECTURE_FIELDS = ("dim", "intermediate_dim", "num_layers", "kernel_size", "feature_mean", "feature_std",
@@ -46,6 +44,10 @@ class VocoderConfig:
     # than the generator (a GAN step on all 16 takes ~19x a reconstruction step).
     gan_batch_size: int = 4
     # -- training --------------------------------------------------------------------------
+    # Where the weights start: "scratch" (the priors alone, zero-initialised corrections) or
+    # "pretrained" (the vocoder Distill ships, `distill.vocoder.shipped`: a fine-tune).
+    init: str = "scratch"
+    epochs: int = 30  # the run's length unless asked otherwise (epochs of `steps_per_epoch` steps)
     segment_frames: int = 32  # 32 frames × hop 256 = 8192 samples (0.37 s) per item
     batch_size: int = 16
     # A vocoder epoch is this many optimiser steps on random segments (datasets range from a
@@ -91,6 +93,8 @@ class VocoderConfig:
             object.__setattr__(self, name, tuple(getattr(self, name)))
         checks = [
             (self.kernel_size % 2 == 1, f"vocoder kernel_size must be odd, not {self.kernel_size}"),
+            (self.init in ("scratch", "pretrained"), f"vocoder init must be 'scratch' or 'pretrained', not {self.init!r}"),
+            (self.epochs >= 1, "a vocoder run needs at least one epoch"),
             (self.phase_mode in ("integrated", "direct"),
              f"vocoder phase_mode must be 'integrated' or 'direct', not {self.phase_mode!r}"),
             (self.num_layers >= 1 and self.dim >= 1 and self.intermediate_dim >= 1,
@@ -126,14 +130,25 @@ class VocoderConfig:
         return replace(self, **changes)
 
 
+# GAN steps off: on a CPU the critics cost several reconstruction steps each.
+NEVER = 10**9
+
 PRESETS: dict[str, VocoderConfig] = {
+    # A fine-tune of the shipped pretrained vocoder on the model's clips, real mels and the
+    # model's own reconstructions half and half: 500 steps, 2-3 min on 2 CPU cores
+    # (benchmarks/bench_vocoder.py). Reconstruction losses only, a gentler learning rate than
+    # pretraining's, and a check on the held-out clips every 50 steps: the run bundles its best
+    # epoch (or the pretrained weights, when no epoch beat them).
+    "default": VocoderConfig(init="pretrained", epochs=10, steps_per_epoch=50, learning_rate=2e-4, lr_decay=0.95,
+                             gan_start_step=NEVER, vae_finetune_from_epoch=1, vae_mel_share=0.5, preview_every=5),
+    # From the priors alone, with the critics from step 2,000: 30 epochs, 24-28 min on 2 CPU
+    # cores. For mel settings the pretrained vocoder was not made for.
+    "scratch": VocoderConfig(),
     # For tests: each step takes milliseconds; previews and checks every epoch.
     "tiny": VocoderConfig(dim=16, intermediate_dim=32, num_layers=1, projections=1, mpd_periods=(2, 3),
-                          mpd_channels=(4, 8), mrd_fft_sizes=(512,), mrd_channels=4, segment_frames=8,
+                          mpd_channels=(4, 8), mrd_fft_sizes=(512,), mrd_channels=4, epochs=2, segment_frames=8,
                           batch_size=2, steps_per_epoch=2, gan_start_step=2, preview_every=1, preview_clips=1,
                           preview_seconds=0.5, val_clips=1, val_seconds=0.5),
-    # For real use on a CPU.
-    "default": VocoderConfig(),
 }
 
 

@@ -33,10 +33,10 @@ from distill.vocoder.config import VocoderConfig, vocoder_preset
 from distill.vocoder.data import ClipPair, sample_batch
 from distill.vocoder.discriminators import Discriminators
 from distill.vocoder.network import Vocoder, load_vocoder, vocoder_slot
+from distill.vocoder.shipped import SHIPPED
 from distill.vocoder.train import train_step
 from distill.workspace import atomic_path, atomic_write_json
 
-SHIPPED = Path(__file__).resolve().parent / "pretrained.pt"
 STATE_FILE = "state.pt"
 METRICS_FILE = "metrics.jsonl"
 HELD_OUT_EVERY = 25  # every 25th corpus file (sorted) is held out: 100 of 2,540
@@ -82,7 +82,7 @@ def pretrain(corpus: str | Path, state_dir: str | Path, steps: int, config: Voco
     torch_device = resolve_device(device)
     state_path = state_dir / STATE_FILE
     state = torch.load(state_path, map_location="cpu", weights_only=True) if state_path.is_file() else None
-    config = VocoderConfig.from_dict(state["config"]) if state else (config or vocoder_preset("default"))
+    config = VocoderConfig.from_dict(state["config"]) if state else (config or vocoder_preset("scratch"))
     train, held = load_corpus(corpus, settings)
     torch.manual_seed(config.seed)
     generator = Vocoder(config, settings).to(torch_device)
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(write_corpus(args.corpus, progress=lambda done, total: print(f"{done}/{total} programs", flush=True)))
     elif args.command == "train":
-        config = vocoder_preset("default").replace(**{k: json.loads(v) for k, v in
+        config = vocoder_preset("scratch").replace(**{k: json.loads(v) for k, v in
                                                       (item.split("=", 1) for item in args.set)})
         pretrain(args.corpus, args.state, args.steps, config, args.every, args.device, args.start_from,
                  log=lambda text: print(text, flush=True))

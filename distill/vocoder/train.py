@@ -11,8 +11,13 @@ The job publishes the same events as the VAE's (`distill.jobs`). Its state lives
 
 `cancel()` finishes the current step, checkpoints and ends as `stopped`; `resume=True`
 continues from the newest checkpoint that verifies, exactly (segments are drawn from a
-generator seeded by the step). At the end the generator goes into the model file's vocoder
-slot (`modelfile.attach_vocoder`, an atomic rewrite).
+generator seeded by the step).
+
+A run with `init="pretrained"` (the default preset) starts from the vocoder Distill ships and
+fine-tunes it; its starting figures on the held-out clips are recorded first. At the end the
+epoch that scored best on the held-out clips (the pretrained weights themselves when no
+epoch beat them) goes into the model file's vocoder slot (`modelfile.attach_vocoder`, an
+atomic rewrite), with the names of the held-out clips and both sets of figures.
 """
 
 from __future__ import annotations
@@ -29,17 +34,18 @@ import torch
 
 from distill import DistillError
 from distill.audio import AudioSettings, griffin_lim, log_mel, resolve_device, write_wav
-from distill.checkpoints import (Retention, append_metrics, list_checkpoints, now_iso, read_metrics, save_checkpoint,
-                                 truncate_metrics)
+from distill.checkpoints import (Retention, append_metrics, best_checkpoints, list_checkpoints, load_checkpoint,
+                                 now_iso, read_metrics, save_checkpoint, truncate_metrics)
 from distill.jobs import (STOPPED, BackgroundJob, Cancelled, CheckpointWritten, EpochFinished, Finished,
                           PreviewWritten, Started, Warning, status_word)
 from distill.modelfile import attach_vocoder, load_model_file, resolve_model
 from distill.train import WorkspaceLock, capture_rng, find_resume_checkpoint, restore_rng
 from distill.vocoder import losses
-from distill.vocoder.config import DEFAULT_EPOCHS, VocoderConfig, vocoder_preset
+from distill.vocoder.config import VocoderConfig, vocoder_preset
 from distill.vocoder.data import VocoderData, load_vocoder_data, sample_batch, training_split, vae_reconstructions
 from distill.vocoder.discriminators import Discriminators
 from distill.vocoder.network import Vocoder, vocoder_slot
+from distill.vocoder.shipped import shipped_slot, why_not_pretrained
 from distill.workspace import Workspace, atomic_write_json, read_json, sanitize_filename
 
 RUNS_DIR = "vocoder_runs"
@@ -164,13 +170,26 @@ class VocoderTrainingJob(BackgroundJob):
                                "continue it, or --force to start over")
         self.resume = continuing
         self.config = VocoderConfig.from_dict(record["config"]) if continuing else (config or vocoder_preset("default"))
-        self.epochs = int(epochs if epochs is not None else (record.get("epochs") if continuing else DEFAULT_EPOCHS))
+        self.epochs = int(epochs if epochs is not None else (record.get("epochs") if continuing else self.config.epochs))
         if self.epochs < 1:
             raise DistillError("epochs must be at least 1")
+        self.start_slot = self._pretrained_start(model_file) if self.config.init == "pretrained" else None
         if continuing and self.epochs <= int(record.get("epoch", 0)) and record.get("status") == "completed":
             raise DistillError(f"the vocoder of {self.model_name!r} has already trained {record.get('epoch')} "
                                "epochs; pass more --epochs to train further")
         self.run_id = record.get("run_id") if continuing else uuid.uuid4().hex
+
+    def _pretrained_start(self, model_file) -> dict[str, Any]:
+        """The shipped weights a fine-tune starts from; a clear refusal when they cannot be."""
+        reason = why_not_pretrained(model_file.audio_settings)
+        if reason:
+            raise DistillError(f"cannot fine-tune the pretrained vocoder for {self.model_name!r}: {reason}. "
+                               "Train one from scratch instead (preset 'scratch')")
+        slot = shipped_slot()
+        if slot["config"]["architecture"] != self.config.architecture():
+            raise DistillError("this vocoder preset's architecture differs from the pretrained vocoder's, so it "
+                               "cannot start from it: use init 'scratch' for it")
+        return slot
 
     # -- bookkeeping ---------------------------------------------------------------------
     def _record(self, **changes: Any) -> dict[str, Any]:
@@ -232,6 +251,8 @@ class VocoderTrainingJob(BackgroundJob):
         opt_d = torch.optim.AdamW(critics.parameters(), config.learning_rate, betas=config.adam_betas)
         sched_g = torch.optim.lr_scheduler.ExponentialLR(opt_g, config.lr_decay)
         progress = _Progress()
+        if self.start_slot is not None:
+            generator.load_state_dict(self.start_slot["state"])
         if state is not None:
             generator.load_state_dict(state["generator"])
             critics.load_state_dict(state["discriminators"])
@@ -244,7 +265,9 @@ class VocoderTrainingJob(BackgroundJob):
         truncate_metrics(self.run_dir, progress.epoch)
         reference = self._griffin_lim_reference(data, settings)
         self._record(epoch=progress.epoch, dataset=data.dataset, train_clips=len(data.train),
-                     val_clips=len(data.val), griffin_lim=reference)
+                     val_clips=len(data.val), held_out=[clip.name for clip in data.val], griffin_lim=reference)
+        if self.start_slot is not None and state is None:
+            self._record(start=self._validate(generator, data, settings))  # the pretrained weights' own figures
         self.publish(Started(experiment_id=f"vocoder:{self.model_name}", start_epoch=progress.epoch,
                              total_epochs=self.epochs, device=str(device),
                              message=f"vocoder for {self.model_name}: {len(data.train)} training clips, "
@@ -252,8 +275,6 @@ class VocoderTrainingJob(BackgroundJob):
                                      f"{reference['mrstft']:.3f}, LSD {reference['lsd']:.2f} dB"))
         vae_mels: dict[str, torch.Tensor] | None = None
         parts = (generator, critics, opt_g, opt_d, sched_g)
-        metrics: dict[str, Any] = {}
-
         while progress.epoch < self.epochs:
             epoch = progress.epoch + 1
             if config.vae_finetune_from_epoch and epoch >= config.vae_finetune_from_epoch and vae_mels is None:
@@ -290,9 +311,7 @@ class VocoderTrainingJob(BackgroundJob):
             if self.cancel_requested and epoch < self.epochs:
                 self._end_cancelled(progress, str(info.path))
                 return
-        if not metrics:  # nothing left to train (a resume at the target): measure once for the record
-            metrics = {"train_loss": None, **self._validate(generator, data, settings)}
-        self._bundle(generator, data, progress, metrics)
+        self._bundle(generator, data, progress)
         self._record(status="completed", finished=now_iso())
         self.publish(Finished(epoch=progress.epoch))
 
@@ -385,24 +404,45 @@ class VocoderTrainingJob(BackgroundJob):
         self.publish(CheckpointWritten(epoch=progress.epoch, path=str(info.path), size_bytes=info.size_bytes))
         return info
 
-    def _bundle(self, generator: Vocoder, data: VocoderData, progress: _Progress, metrics: dict[str, Any]) -> None:
+    def _best_weights(self, generator: Vocoder, start: dict[str, float] | None) -> tuple[int, dict[str, Any]]:
+        """Load into `generator` what scored best on the held-out clips: the best epoch's
+        checkpoint, or the pretrained weights it started from when no epoch beat them (a tie
+        goes to the earlier). Returns (epoch, that epoch's figures); epoch 0 is the start."""
+        best = best_checkpoints(list_checkpoints(self.run_dir / "checkpoints"), 1)
+        if self.start_slot is not None and start is not None and (not best or start["val_loss"] <= best[0].val_loss):
+            generator.load_state_dict(self.start_slot["state"])
+            return 0, {"train_loss": None, **start}
+        if not best:
+            raise DistillError(f"the vocoder run of {self.model_name!r} has no checkpoint with held-out figures")
+        generator.load_state_dict(load_checkpoint(best[0].path)["generator"])
+        row = next((r for r in read_vocoder_metrics(self.ws, self.model_name) if r.get("epoch") == best[0].epoch), {})
+        return best[0].epoch, {"val_loss": best[0].val_loss, "val_lsd": row.get("val_lsd"),
+                               "train_loss": row.get("train_loss")}
+
+    def _bundle(self, generator: Vocoder, data: VocoderData, progress: _Progress) -> None:
         current = load_model_file(self.model_path, mmap=True)
         if str(current.metadata.get("id", "")) != self.model_id:
             raise DistillError(f"{self.model_path.name} was replaced by another model while its vocoder trained; "
                                "the vocoder was not attached (train again for the new model)")
-        reference = (read_run(self.ws, self.model_name) or {}).get("griffin_lim") or {}
+        record = read_run(self.ws, self.model_name) or {}
+        reference, start = record.get("griffin_lim") or {}, record.get("start")
+        best_epoch, best = self._best_weights(generator, start)
         training = {
-            "epochs": progress.epoch, "steps": progress.global_step,
-            "final_loss": metrics["val_loss"], "loss_name": "held-out MR-STFT distance",
-            "final_lsd": metrics["val_lsd"], "final_train_loss": metrics["train_loss"],
+            "kind": "fine-tuned" if self.config.init == "pretrained" else "scratch",
+            "epochs": progress.epoch, "steps": progress.global_step, "best_epoch": best_epoch,
+            "final_loss": best["val_loss"], "loss_name": "held-out MR-STFT distance",
+            "final_lsd": best["val_lsd"], "final_train_loss": best["train_loss"],
+            "start_loss": (start or {}).get("val_loss"), "start_lsd": (start or {}).get("val_lsd"),
             "griffin_lim_loss": reference.get("mrstft"), "griffin_lim_lsd": reference.get("lsd"),
             "trained_at": now_iso(), "training_seconds": round(progress.seconds, 1),
             "dataset": data.dataset, "train_clips": len(data.train), "val_clips": len(data.val),
+            "held_out": [clip.name for clip in data.val],
             "device": str(self.device), "run_id": self.run_id, "recipe": self.config.to_dict(),
         }
         generator.eval()
         attach_vocoder(self.model_path, vocoder_slot(generator.cpu(), training))
         generator.to(self.device)
+        self._record(best_epoch=best_epoch, best=best)
 
     def _end_cancelled(self, progress: _Progress, checkpoint: str) -> None:
         self._record(status=STOPPED, epoch=progress.epoch, training_seconds=round(progress.seconds, 1))
@@ -418,8 +458,8 @@ def current_vocoder_job(ws: Workspace) -> VocoderTrainingJob | None:
 
 
 def remove_vocoder(ws: Workspace, model: str | Path) -> Path:
-    """Clear a model file's vocoder slot (an atomic rewrite): it decodes with Griffin-Lim
-    again. The run folder (checkpoints, previews) stays."""
+    """Clear a model file's vocoder slot (an atomic rewrite): it decodes with the pretrained
+    vocoder again (or Griffin-Lim, where that does not suit it). The run folder stays."""
     path = resolve_model(ws, model)
     holder = WorkspaceLock.holder(ws.lock_path) or {}
     if holder.get("experiment_id") == f"vocoder:{path.stem}":
