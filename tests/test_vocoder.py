@@ -22,9 +22,8 @@ from distill.generate import ab_pair, generate_sounds
 from distill.jobs import Cancelled, CheckpointWritten, EpochFinished, Finished, PreviewWritten, Started
 from distill.modelfile import load_model_file
 from distill.vocoder import (Vocoder, VocoderConfig, VocoderTrainingJob, list_vocoder_previews,
-                            load_vocoder, read_run, read_vocoder_metrics, remove_vocoder, start_vocoder_training,
-                            vocoder_preset, vocoder_run_dir)
-from distill.vocoder import shipped
+                            load_vocoder, read_run, read_vocoder_metrics, remove_vocoder, shipped,
+                            start_vocoder_training, vocoder_preset, vocoder_run_dir, vocoder_slot)
 from distill.vocoder.data import load_vocoder_data, vae_reconstructions
 from distill.vocoder.losses import log_spectral_distance, mrstft_distance
 from distill.workspace import Workspace
@@ -341,3 +340,35 @@ def test_fine_tune_is_refused_clearly_when_it_cannot_start_from_the_pretrained_w
             start_vocoder_training(vws, MODEL, QUICK_FINE_TUNE, device="cpu")
     finally:
         shipped.forget()
+
+
+# -- mel matching ----------------------------------------------------------------------------
+
+def test_mel_matching_puts_the_output_bands_at_the_levels_the_mel_asks_for():
+    """The untrained vocoder (its priors) renders a noise burst 3 dB quiet in its louder bands
+    and louder than asked in its quiet ones; two matching steps halve the band error and leave
+    the silence after it silent."""
+    settings = AudioSettings()
+    rng = np.random.default_rng(1)
+    t = np.arange(int(0.8 * 22050)) / 22050
+    burst = torch.from_numpy((0.3 * rng.standard_normal(t.shape) * np.exp(-6 * t)).astype(np.float32))
+    mel = log_mel(torch.cat([burst, torch.zeros(4096)]), settings)
+    loud = mel > mel.max() - 40 / 8.686  # the bands within 40 dB of the loudest (log-mels are in nats)
+    errors, biases = [], []
+    for steps in (0, 2):
+        out = Vocoder(vocoder_preset("default").replace(mel_matching=steps), settings).eval().synthesize(mel)
+        error = log_mel(out, settings)[:, :mel.shape[-1]] - mel
+        errors.append(float(error[loud].abs().mean()))
+        biases.append(abs(float(error.mean())))
+        assert out[burst.shape[0] + 2048:].abs().max() < 1e-4  # the silence after it
+    assert errors[1] < 0.6 * errors[0] and biases[1] < 0.6 * biases[0], (errors, biases)
+
+
+def test_a_slot_written_before_mel_matching_decodes_as_it_was_trained():
+    vocoder = Vocoder(vocoder_preset("default").replace(mel_matching=0), AudioSettings())
+    slot = vocoder_slot(vocoder, {"epochs": 1})
+    del slot["config"]["architecture"]["mel_matching"]  # as an older model file of this version has it
+    loaded = load_vocoder(slot, settings=AudioSettings())
+    assert loaded.config.mel_matching == 0
+    mel = torch.full((80, 16), -4.0)
+    torch.testing.assert_close(loaded.synthesize(mel), vocoder.synthesize(mel))

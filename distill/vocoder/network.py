@@ -35,6 +35,9 @@ from distill.vocoder.config import ARCHITECTURE_FIELDS, VocoderConfig
 # d/d(bin) of a Hann window's log-magnitude response per bin of frequency offset, in the
 # window's Gaussian approximation (λ = 0.25645·n_fft², ltfat's constant): 2π·0.25645.
 HANN_GAUSSIAN_SLOPE = 2 * math.pi * 0.25645
+# The most a mel-matching step changes a band, in nats (±13 dB): a correction of levels, not a
+# licence to turn a floor into a sound.
+MEL_MATCH_LIMIT = 1.5
 SLOT_FORMAT = "distill_vocoder"
 SLOT_VERSION = 1
 
@@ -44,10 +47,9 @@ def mel_filterbank(settings: AudioSettings) -> torch.Tensor:
     return _mel_transform(settings, "cpu").mel_scale.fb.detach().clone().double()
 
 
-def mel_interpolation(settings: AudioSettings) -> torch.Tensor:
-    """(bins, n_mels): a smooth linear-magnitude estimate from mel magnitudes. A band's
-    magnitude per bin is its value over its filter's total weight; a bin takes the
-    filter-weighted mean of the bands covering it (the nearest band where none does)."""
+def mel_bin_weights(settings: AudioSettings) -> torch.Tensor:
+    """(bins, n_mels): for each bin, the share each mel band has in it (the filterbank's row,
+    summing to 1; the nearest band's for a bin no filter covers)."""
     fb = mel_filterbank(settings)
     weights = fb / fb.sum(dim=1, keepdim=True).clamp(min=1e-12)
     uncovered = fb.sum(dim=1) <= 1e-12
@@ -58,7 +60,15 @@ def mel_interpolation(settings: AudioSettings) -> torch.Tensor:
         nearest = (bins - centres.unsqueeze(0)).abs().argmin(dim=1)
         weights[uncovered] = 0.0
         weights[uncovered, nearest[uncovered]] = 1.0
-    return (weights / fb.sum(dim=0).clamp(min=1e-12).unsqueeze(0)).float()
+    return weights.float()
+
+
+def mel_interpolation(settings: AudioSettings) -> torch.Tensor:
+    """(bins, n_mels): a smooth linear-magnitude estimate from mel magnitudes. A band's
+    magnitude per bin is its value over its filter's total weight; a bin takes the
+    filter-weighted mean of the bands covering it (the nearest band where none does)."""
+    fb = mel_filterbank(settings)
+    return (mel_bin_weights(settings).double() / fb.sum(dim=0).clamp(min=1e-12).unsqueeze(0)).float()
 
 
 def mel_pseudo_inverse(settings: AudioSettings) -> torch.Tensor:
@@ -121,6 +131,8 @@ class Vocoder(nn.Module):
         self.register_buffer("window", torch.hann_window(settings.n_fft), persistent=False)
         self.register_buffer("mel_interp", mel_interpolation(settings), persistent=False)
         self.register_buffer("mel_pinv", mel_pseudo_inverse(settings), persistent=False)
+        self.register_buffer("mel_fb", mel_filterbank(settings).float(), persistent=False)
+        self.register_buffer("mel_bin_weights", mel_bin_weights(settings), persistent=False)
         bins = torch.arange(self.n_bins, dtype=torch.float32).unsqueeze(1)
         self.advance_per_bin = 2 * math.pi * settings.hop_length / settings.n_fft
         # A partial at bin k's centre advances 2π·k·hop/n_fft per frame (wrapped: exact in float32).
@@ -188,17 +200,38 @@ class Vocoder(nn.Module):
         return torch.istft(spec, self.settings.n_fft, self.settings.hop_length, window=self.window, center=True,
                            length=length)
 
-    def waveform(self, spec: torch.Tensor) -> torch.Tensor:
-        """The head's spectrum → audio, through the consistency projections."""
+    def waveform(self, spec: torch.Tensor, log_mels: torch.Tensor | None = None) -> torch.Tensor:
+        """The head's spectrum → audio, through the consistency projections, then (given the
+        log-mels it was asked for) the mel matching."""
         length = spec.shape[-1] * self.settings.hop_length
         magnitude = spec.abs()
         for _ in range(self.config.projections):
             actual = self.stft(self.istft(spec, length))[..., :spec.shape[-1]]
             spec = magnitude * actual / actual.abs().clamp(min=1e-7)
-        return self.istft(spec, length)
+        wave = self.istft(spec, length)
+        return wave if log_mels is None else self.match_mel(wave, log_mels)
+
+    def match_mel(self, wave: torch.Tensor, log_mels: torch.Tensor) -> torch.Tensor:
+        """`mel_matching` times: measure the output's own log-mel and scale each bin by the gain
+        its mel bands still lack (their log-gains averaged with the filterbank's weights), up
+        to ±MEL_MATCH_LIMIT. A regression loss on log-magnitudes
+        aims at the median of noise's Rayleigh-distributed bins, below its mean power: noisy
+        sounds (drums, breath) came out 1-2 dB quiet and dull until this put the band levels
+        back to what the mel says. Parameter-free and differentiable (trained through)."""
+        # (A band at the floor can only be turned down: its measured level is floored there too.)
+        target = log_mels.clamp(LOG_MEL_FLOOR, 12.0)
+        length = wave.shape[-1]
+        for _ in range(self.config.mel_matching):
+            spec = self.stft(wave)[..., :target.shape[-1]]
+            # |X| with a floor under the square root: a silent bin must not make the gradient NaN
+            magnitude = (spec.real.square() + spec.imag.square() + 1e-14).sqrt()
+            actual = torch.log(torch.einsum("kb,nkt->nbt", self.mel_fb, magnitude).clamp(min=math.exp(LOG_MEL_FLOOR)))
+            gain = (target - actual).clamp(-MEL_MATCH_LIMIT, MEL_MATCH_LIMIT)
+            wave = self.istft(spec * torch.exp(torch.einsum("kb,nbt->nkt", self.mel_bin_weights, gain)), length)
+        return wave
 
     def forward(self, log_mels: torch.Tensor) -> torch.Tensor:
-        return self.waveform(self.spectrum(log_mels))
+        return self.waveform(self.spectrum(log_mels), log_mels)
 
     # -- use -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -236,7 +269,8 @@ def macs_per_second(config: VocoderConfig, settings: AudioSettings) -> float:
     per_frame = (settings.n_mels * d * k + config.num_layers * (d * k + 2 * d * i)
                  + d * bins * (3 if config.phase_mode == "integrated" else 2) + 2 * bins * settings.n_mels)
     fft = 2.5 * settings.n_fft * math.log2(settings.n_fft)
-    per_frame += fft * (1 + 2 * config.projections)
+    per_frame += fft * (1 + 2 * config.projections + 2 * config.mel_matching)
+    per_frame += config.mel_matching * 2 * bins * settings.n_mels  # a band's gain measured and spread
     return per_frame * settings.sample_rate / settings.hop_length
 
 
@@ -264,7 +298,9 @@ def load_vocoder(slot: dict[str, Any], device: torch.device | str = "cpu",
         raise DistillError(f"the model's vocoder has version {config.get('version')!r}; this Distill reads "
                            f"version {SLOT_VERSION}. Train it again with `distill train-vocoder --force`.")
     try:
-        architecture = VocoderConfig.from_dict({k: v for k, v in config["architecture"].items() if k in ARCHITECTURE_FIELDS})
+        # a field added since the slot was written takes the value that reproduces how it was trained
+        written = {"mel_matching": 0, **config["architecture"]}
+        architecture = VocoderConfig.from_dict({k: v for k, v in written.items() if k in ARCHITECTURE_FIELDS})
         own = AudioSettings.from_dict(config["audio_settings"])
     except (KeyError, TypeError, ValueError, DistillError) as exc:
         raise DistillError(f"the model's vocoder slot is damaged ({exc})") from None

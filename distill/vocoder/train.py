@@ -95,7 +95,7 @@ def train_step(config: VocoderConfig, generator: Vocoder, critics: Discriminator
     floats. Shared by a model's own vocoder training and the pretraining (`pretrain.py`)."""
     settings = generator.settings
     spec = generator.spectrum(mels)
-    output = generator.waveform(spec)
+    output = generator.waveform(spec, mels)
     target_spec = generator.stft(waves)[..., :spec.shape[-1]]
     terms: dict[str, torch.Tensor] = {
         "spectral": losses.spectral_loss(spec, target_spec),
