@@ -1,4 +1,7 @@
-"""A per-model neural vocoder: log-mel → waveform, trained on the model's own clips.
+"""The neural vocoder: log-mel → waveform. One is pretrained on a broad corpus and shipped
+(`shipped.py`); every model decodes with it unless it carries its own, which `train.py`
+makes by fine-tuning the shipped one on the model's clips (or, for mel settings the shipped
+one was not made for, by training from scratch).
 
 Why this architecture (figures: benchmarks/bench_vocoder.py, this 2-core CPU, decoding 10 s):
 
@@ -14,19 +17,23 @@ this CPU even at V3 size; a Vocos-style network runs at the frame rate and ends 
 inverse STFT. Sized down for 5-500 clips (4 ConvNeXt blocks of 128), and given two fixed
 priors (the mel filterbank's least-squares inverse for magnitude, a phase-gradient estimate
 for phase, with zero-initialised corrections) so an untrained vocoder already renders the
-clip, and minutes of CPU training improve on that instead of starting from noise.
+clip, and minutes of CPU training improve on that instead of starting from noise. After
+the inverse STFT, mel matching puts each mel band back at the level the input asks for.
 
-    config.py          VocoderConfig and its presets ("tiny", "default")
+    config.py          VocoderConfig and its presets ("default": fine-tune, "scratch", "tiny")
     network.py         the generator (ConvNeXt + inverse-STFT head with magnitude and phase
-                       priors), its model-file slot, load_vocoder
+                       priors, mel matching), its model-file slot, load_vocoder
     discriminators.py  multi-period + multi-resolution discriminators (training only)
-    losses.py          training losses and the benchmark's distances
+    losses.py          training losses, the distances, held-out scoring
     data.py            the model's clips as (log-mel, waveform) pairs
-    train.py           VocoderTrainingJob, start_vocoder_training
+    train.py           VocoderTrainingJob, start_vocoder_training (fine-tune or from scratch)
     listen.py          the training previews (original, Griffin-Lim, vocoder)
+    shipped.py         the pretrained weights in the package (pretrained.pt / .json)
+    corpus.py          renders the pretraining corpus (Fluid R3 GM, synthesised sounds)
+    pretrain.py        pretrains on it and exports the shipped weights
 
-Decoding with a model's vocoder goes through `distill.synthesis`; the A/B pair of one
-generated sound (Griffin-Lim vs vocoder) is `distill.generate.ab_pair`.
+Decoding goes through `distill.synthesis`; the A/B pair of one generated sound (Griffin-Lim
+vs the vocoder a model uses) is `distill.generate.ab_pair`.
 """
 
 import importlib

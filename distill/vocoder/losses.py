@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 
 from distill.audio import AudioSettings, log_mel
+
+if TYPE_CHECKING:  # only a type here
+    from distill.vocoder.data import ClipPair
 
 # (n_fft, hop) pairs for the MR-STFT loss and distance: short, medium and long windows.
 STFT_RESOLUTIONS: tuple[tuple[int, int], ...] = ((512, 128), (1024, 256), (2048, 512))
@@ -148,3 +152,18 @@ def log_spectral_distance(output: torch.Tensor, target: torch.Tensor, floor_db: 
     floor = _floor(ref, floor_db)
     difference = 20 * torch.log10(ref.clamp(min=floor)) - 20 * torch.log10(out.clamp(min=floor))
     return float(difference.pow(2).mean(dim=-2).sqrt().mean())
+
+
+def held_out_scores(clips: Sequence[ClipPair], settings: AudioSettings,
+                    synthesize: Callable[[torch.Tensor], torch.Tensor], seconds: float) -> dict[str, float]:
+    """Mean MR-STFT distance and LSD of `synthesize(mel)` against each clip's own audio, over
+    its first `seconds`: how a vocoder (or Griffin-Lim) does on clips it did not learn from."""
+    frames = settings.seconds_to_frames(seconds)
+    mrstft, lsd = [], []
+    for clip in clips:
+        mel = clip.mel[:, :frames]
+        wave = clip.wave[: (mel.shape[-1] - 1) * settings.hop_length]
+        out = synthesize(mel)[: wave.shape[0]]
+        mrstft.append(mrstft_distance(out, wave))
+        lsd.append(log_spectral_distance(out, wave))
+    return {"mrstft": sum(mrstft) / len(mrstft), "lsd": sum(lsd) / len(lsd)}

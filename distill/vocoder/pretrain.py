@@ -57,21 +57,6 @@ def load_corpus(folder: str | Path, settings: AudioSettings) -> tuple[list[ClipP
     return train, held
 
 
-def held_out_scores(clips: list[ClipPair], settings: AudioSettings,
-                    synthesize: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:
-    """Mean MR-STFT distance and LSD of `synthesize(mel)` against each held-out clip (first
-    VAL_SECONDS of each)."""
-    frames = settings.seconds_to_frames(VAL_SECONDS)
-    mrstft, lsd = [], []
-    for clip in clips:
-        mel = clip.mel[:, :frames]
-        wave = clip.wave[: (mel.shape[-1] - 1) * settings.hop_length]
-        out = synthesize(mel)[: wave.shape[0]]
-        mrstft.append(losses.mrstft_distance(out, wave))
-        lsd.append(losses.log_spectral_distance(out, wave))
-    return {"mrstft": sum(mrstft) / len(mrstft), "lsd": sum(lsd) / len(lsd)}
-
-
 def pretrain(corpus: str | Path, state_dir: str | Path, steps: int, config: VocoderConfig | None = None,
              every: int = 250, device: str = "auto", start_from: str | Path | None = None,
              log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -101,7 +86,7 @@ def pretrain(corpus: str | Path, state_dir: str | Path, steps: int, config: Voco
         slot = torch.load(start_from, map_location="cpu", weights_only=True)
         generator.load_state_dict(slot["state"])
         log(f"starting from the weights in {start_from} (optimisers afresh)")
-    reference = held_out_scores(held, settings, lambda mel: griffin_lim(mel, settings))
+    reference = losses.held_out_scores(held, settings, lambda mel: griffin_lim(mel, settings), VAL_SECONDS)
     log(f"{len(train)} training sounds, {len(held)} held out; Griffin-Lim there: MR-STFT {reference['mrstft']:.3f}, "
         f"LSD {reference['lsd']:.2f} dB")
     generator.train()
@@ -149,7 +134,8 @@ def _checkpoint(state_dir: Path, config: VocoderConfig, generator: Vocoder, crit
 def _validate(generator: Vocoder, held: list[ClipPair], settings: AudioSettings, device: torch.device) -> dict[str, float]:
     generator.eval()
     try:
-        return held_out_scores(held, settings, lambda mel: generator.synthesize(mel.to(device)).cpu())
+        return losses.held_out_scores(held, settings, lambda mel: generator.synthesize(mel.to(device)).cpu(),
+                                      VAL_SECONDS)
     finally:
         generator.train()
 

@@ -356,18 +356,17 @@ class VocoderTrainingJob(BackgroundJob):
             yield clip, mel, clip.wave[: (mel.shape[-1] - 1) * settings.hop_length]
 
     def _griffin_lim_reference(self, data: VocoderData, settings: AudioSettings) -> dict[str, float]:
-        scores = [(losses.mrstft_distance(griffin_lim(mel, settings), wave), losses.log_spectral_distance(
-            griffin_lim(mel, settings), wave)) for _, mel, wave in
-                  self._held_out(data, settings, self.config.val_clips, self.config.val_seconds)]
-        return {"mrstft": sum(s[0] for s in scores) / len(scores), "lsd": sum(s[1] for s in scores) / len(scores)}
+        return losses.held_out_scores(data.val[:self.config.val_clips], settings,
+                                      lambda mel: griffin_lim(mel, settings), self.config.val_seconds)
 
     def _validate(self, generator: Vocoder, data: VocoderData, settings: AudioSettings) -> dict[str, float]:
-        scores = []
-        for _, mel, wave in self._held_out(data, settings, self.config.val_clips, self.config.val_seconds):
-            out = generator.synthesize(mel.to(self.device)).cpu()
-            scores.append((losses.mrstft_distance(out, wave), losses.log_spectral_distance(out, wave)))
-        generator.train()
-        return {"val_loss": sum(s[0] for s in scores) / len(scores), "val_lsd": sum(s[1] for s in scores) / len(scores)}
+        try:
+            scores = losses.held_out_scores(data.val[:self.config.val_clips], settings,
+                                            lambda mel: generator.synthesize(mel.to(self.device)).cpu(),
+                                            self.config.val_seconds)
+        finally:
+            generator.train()
+        return {"val_loss": scores["mrstft"], "val_lsd": scores["lsd"]}
 
     def _write_previews(self, generator: Vocoder, data: VocoderData, settings: AudioSettings, epoch: int) -> None:
         folder = preview_dir(self.ws, self.model_name, epoch)
