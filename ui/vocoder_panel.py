@@ -79,8 +79,10 @@ def _status_line(name: str, record: dict | None, rows: list[dict], running: bool
     done = int(rows[-1]["epoch"]) if rows else int(record.get("epoch") or 0)
     reference = record.get("griffin_lim") or {}
     last = rows[-1] if rows else {}
+    start = record.get("start") or {}
+    before = f"pretrained {number(start.get('val_loss'))}, " if start else ""
     held_out = (f"held-out MR-STFT {number(last.get('val_loss', record.get('val_loss')))} "
-                f"(Griffin-Lim {number(reference.get('mrstft'))}) · LSD "
+                f"({before}Griffin-Lim {number(reference.get('mrstft'))}) · LSD "
                 f"{number(last.get('val_lsd', record.get('val_lsd')), 3)} dB "
                 f"(Griffin-Lim {number(reference.get('lsd'), 3)})")
     if running:

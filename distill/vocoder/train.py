@@ -268,11 +268,14 @@ class VocoderTrainingJob(BackgroundJob):
                      val_clips=len(data.val), held_out=[clip.name for clip in data.val], griffin_lim=reference)
         if self.start_slot is not None and state is None:
             self._record(start=self._validate(generator, data, settings))  # the pretrained weights' own figures
+        start = (read_run(self.ws, self.model_name) or {}).get("start")
         self.publish(Started(experiment_id=f"vocoder:{self.model_name}", start_epoch=progress.epoch,
                              total_epochs=self.epochs, device=str(device),
                              message=f"vocoder for {self.model_name}: {len(data.train)} training clips, "
                                      f"{len(data.val)} held out; Griffin-Lim there: MR-STFT "
-                                     f"{reference['mrstft']:.3f}, LSD {reference['lsd']:.2f} dB"))
+                                     f"{reference['mrstft']:.3f}, LSD {reference['lsd']:.2f} dB"
+                                     + (f"; the pretrained vocoder: MR-STFT {start['val_loss']:.3f}, "
+                                        f"LSD {start['val_lsd']:.2f} dB" if start else "")))
         vae_mels: dict[str, torch.Tensor] | None = None
         parts = (generator, critics, opt_g, opt_d, sched_g)
         while progress.epoch < self.epochs:
