@@ -65,8 +65,9 @@ def test_the_weights_in_the_repository_load_with_the_safe_loader_and_say_how_the
 
 def test_the_shipped_weights_decode_the_example_corpus_better_than_griffin_lim(tmp_path):
     """Every clip of the example corpus (plucks and drums the pretraining never saw), whole, at
-    its own level, from its true log-mel. Measured at 8,603 pretraining steps: LSD over active
-    frames 2.37 dB against Griffin-Lim's 3.11 (-24 %), MR-STFT 0.394 against 0.402."""
+    its own level, from its true log-mel. Measured with the shipped weights (25,000 steps): LSD
+    over active frames 2.04 dB against Griffin-Lim's 3.11 (-34 %), MR-STFT 0.368 against 0.402
+    (-8 %)."""
     settings = AudioSettings()
     vocoder, griffin_lim = Synthesizer(settings), Synthesizer(settings, griffin_lim=True)
     assert vocoder.kind == PRETRAINED
@@ -77,5 +78,5 @@ def test_the_shipped_weights_decode_the_example_corpus_better_than_griffin_lim(t
         ours.append(distance(wave, fit_length(vocoder(mel), wave.shape[0])))
         theirs.append(distance(wave, fit_length(griffin_lim(mel), wave.shape[0])))
     mean = lambda rows, field: statistics.fmean(getattr(r, field) for r in rows)  # noqa: E731
-    assert mean(ours, "lsd_active") < 0.85 * mean(theirs, "lsd_active")
-    assert mean(ours, "mrstft") < mean(theirs, "mrstft")
+    assert mean(ours, "lsd_active") < 0.8 * mean(theirs, "lsd_active")
+    assert mean(ours, "mrstft") < 0.97 * mean(theirs, "mrstft")

@@ -99,7 +99,7 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
         gr.Markdown("<small>Move along the directions in which the training sounds differ most, "
                     "in units of their spread.</small>")
         directions = [gr.Slider(-3.0, 3.0, value=0.0, step=0.1, label=f"pc{k + 1}") for k in range(DIRECTION_SLOTS)]
-        griffin_lim = gr.Checkbox(label="Force Griffin-Lim (ignore the model's vocoder)", value=False)
+        griffin_lim = gr.Checkbox(label="Griffin-Lim instead of the vocoder", value=False)
     generate_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
     players = []
     for row in range(SOUND_SLOTS // GRID_COLUMNS):

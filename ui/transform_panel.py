@@ -104,7 +104,7 @@ def build(ws: Workspace, model: gr.Dropdown) -> TransformPanel:
             clips = gr.Dropdown(label="Clips", choices=[], multiselect=True, allow_custom_value=True,
                                 elem_id="transform-clips")
     with gr.Row(elem_classes=["bottom-aligned"]):
-        griffin_lim = gr.Checkbox(label="Force Griffin-Lim (ignore the model's vocoder)", value=False, scale=3)
+        griffin_lim = gr.Checkbox(label="Griffin-Lim instead of the vocoder", value=False, scale=3)
         run = gr.Button("Transform", variant="primary", elem_id="transform-run", scale=1)
     summary = gr.Markdown(elem_id="transform-summary")
     rows, originals, outputs = [], [], []

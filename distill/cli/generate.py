@@ -38,7 +38,7 @@ def _sound_options(cmd: argparse.ArgumentParser, default_n: int) -> None:
                          f"move along principal direction {k}, in units of the data's spread (also --pc3..--pc{PC_FLAGS})")
     cmd.add_argument("--offset", action="append", default=[], metavar="K=V",
                      help="move along principal direction K by V spreads (repeatable)")
-    cmd.add_argument("--griffin-lim", action="store_true", help="use Griffin-Lim even if the model has a vocoder")
+    cmd.add_argument("--griffin-lim", action="store_true", help="decode with Griffin-Lim instead of the vocoder (its own, else the pretrained one)")
     cmd.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
 
 

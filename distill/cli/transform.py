@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     cmd.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files (any format a dataset accepts)")
     cmd.add_argument("-o", "--output", metavar="DIR", default=None,
                      help="folder for the WAVs (default: <workspace>/transformed/<model>)")
-    cmd.add_argument("--griffin-lim", action="store_true", help="use Griffin-Lim even if the model has a vocoder")
+    cmd.add_argument("--griffin-lim", action="store_true", help="decode with Griffin-Lim instead of the vocoder (its own, else the pretrained one)")
     cmd.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
     cmd.add_argument("--json", action="store_true", help="print the results as JSON")
     cmd.set_defaults(run=run_transform)
