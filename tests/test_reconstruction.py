@@ -13,7 +13,7 @@ import torch
 
 from distill.audio import AudioSettings, LOG_MEL_FLOOR, log_mel, read_audio
 from distill.data import create_dataset, load_dataset, prepare_training_data, trim_onset
-from distill.metrics import distance, rms_db
+from distill.metrics import distance, pre_echo_db, rms_db
 from distill.model import PRESETS, ConvVAE, reconstruction_terms
 from distill.previews import list_previews
 from distill.synthesis import Synthesizer
@@ -168,3 +168,15 @@ def test_speed_augmentation_adds_cached_training_windows_only(example_corpus, ws
     assert sped.train.shape[0] > plain.train.shape[0] and torch.equal(sped.val, plain.val)
     assert sped.computed_clips == 2 * len(sped.train_clips)  # the sped-up versions, computed once...
     assert prepare_training_data(ws, "d", SETTINGS, 32, speeds=(0.84, 1.19)).computed_clips == 0  # ...then cached
+
+
+def test_pre_echo_is_the_energy_smeared_before_the_attack():
+    rate = 22050
+    t = torch.arange(rate) / rate
+    tone = torch.sin(2 * math.pi * 440 * t)
+    wave = torch.where(t >= 0.1, tone * torch.exp(-3 * (t - 0.1)), torch.zeros_like(t))
+    assert pre_echo_db(wave, wave, rate) < -100  # nothing before its own attack
+    smeared = wave.clone()
+    early = (t >= 0.09) & (t < 0.1)
+    smeared[early] = 0.1 * tone[early]  # 10 ms at -20 dB, half of the 20 ms looked at: about -22 dB
+    assert -25 < pre_echo_db(wave, smeared, rate) < -19
