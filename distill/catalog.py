@@ -21,7 +21,7 @@ import pandas as pd
 from distill import DistillError
 from distill.modelfile import (SUFFIX, ModelExistsError, ModelFile, free_name, load_model_file, model_path,
                                resolve_model, save_model_file, target_path, validate_model_file)
-from distill.vocoder.shipped import why_not_pretrained
+from distill.synthesis import VOCODER, Synthesizer
 from distill.workspace import Workspace, atomic_path, atomic_write_json, read_json
 
 __all__ = ["ModelEntry", "list_models", "models_table", "model_details", "problems", "import_model",
@@ -99,9 +99,9 @@ def vocoder_label(stats: dict[str, Any] | None) -> str:
 def vocoder_stats(model_file: ModelFile) -> dict[str, Any]:
     """Which vocoder `model_file` decodes with (as `distill.synthesis.Synthesizer` decides),
     with its held-out figures when it is the model's own."""
-    if model_file.vocoder is None:
-        why = why_not_pretrained(model_file.audio_settings)
-        return {"kind": "pretrained"} if why is None else {"kind": "griffin-lim", "why": why}
+    synthesize = Synthesizer.for_model(model_file)  # decides, without loading anything
+    if synthesize.kind != VOCODER:  # PRETRAINED or GRIFFIN_LIM: the kind names are the catalog's too
+        return {"kind": synthesize.kind, **({"why": synthesize.fallback} if synthesize.fallback else {})}
     training = model_file.vocoder.get("training") or {}
     return {"kind": "fine-tuned" if training.get("kind") == "fine-tuned" else "own",
             "epochs": training.get("epochs"), "best_epoch": training.get("best_epoch"),
