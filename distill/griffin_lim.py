@@ -5,7 +5,7 @@ result to float rounding, about twice as fast on a CPU.
 Why not torchaudio's: on this machine its loop spends most of its time outside the FFTs
 (torch.istft's general overlap-add, complex abs and division over (frequency, time) in the
 transposed layout: 90-110 ms for 1.9 s of audio against 40-60 ms here). Here the frames stay
-(time, frequency), the overlap-add is `n_fft / hop` shifted adds, and the phase update is
+(time, frequency), the overlap-add is `distill.stft`'s shifted adds, and the phase update is
 real arithmetic on the (re, im) view (torch.hypot and complex abs are twice as slow as
 square + sqrt here). Generation, transform and previews all invert with it.
 """
@@ -13,36 +13,8 @@ square + sqrt here). Generation, transform and previews all invert with it.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-
-def _envelope(window: torch.Tensor, frames: int, n_fft: int, hop: int) -> torch.Tensor:
-    """Σ window² of the overlapping frames at each output sample (what overlap-add divides by)."""
-    overlap = n_fft // hop
-    squared = (window ** 2).reshape(overlap, hop)
-    total = window.new_zeros(frames + overlap - 1, hop)
-    for k in range(overlap):
-        total[k:k + frames] += squared[k]
-    return total.reshape(-1).clamp(min=1e-11)
-
-
-def _istft(spec: torch.Tensor, window: torch.Tensor, envelope: torch.Tensor, n_fft: int, hop: int,
-           length: int) -> torch.Tensor:
-    """(B, frames, freq) complex → (B, length), as `torch.istft(center=True)`."""
-    frames = torch.fft.irfft(spec, n=n_fft, dim=-1) * window
-    batch, count, _ = frames.shape
-    overlap = n_fft // hop
-    chunks = frames.view(batch, count, overlap, hop)
-    out = frames.new_zeros(batch, count + overlap - 1, hop)
-    for k in range(overlap):
-        out[:, k:k + count] += chunks[:, :, k]
-    return (out.view(batch, -1) / envelope)[:, n_fft // 2:n_fft // 2 + length]
-
-
-def _stft(wave: torch.Tensor, window: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """(B, samples) → (B, frames, freq) complex, as `torch.stft(center=True, pad_mode="reflect")`."""
-    padded = F.pad(wave[:, None], (n_fft // 2, n_fft // 2), mode="reflect")[:, 0]
-    return torch.fft.rfft(padded.unfold(-1, n_fft, hop) * window, dim=-1)
+from distill.stft import istft, overlap_envelope, stft
 
 
 @torch.no_grad()
@@ -55,15 +27,15 @@ def griffin_lim(magnitude: torch.Tensor, n_fft: int, hop: int, n_iter: int = 32,
     target = magnitude.reshape(-1, *magnitude.shape[-2:]).transpose(1, 2).contiguous().float()  # (B, T, F)
     window = torch.hann_window(n_fft, device=target.device)
     frames = target.shape[1]
-    envelope = _envelope(window, frames, n_fft, hop)
+    envelope = overlap_envelope(window, frames, n_fft, hop)
     length = (frames - 1) * hop
     spec = target.to(torch.complex64)  # zero phase to start: the same mel always gives the same audio
     previous = None
     pull = momentum / (1 + momentum)
     for _ in range(n_iter):
-        rebuilt = torch.view_as_real(_stft(_istft(spec, window, envelope, n_fft, hop, length), window, n_fft, hop))
+        rebuilt = torch.view_as_real(stft(istft(spec, window, n_fft, hop, length, envelope), window, n_fft, hop))
         angles = rebuilt if previous is None else torch.add(rebuilt, previous, alpha=-pull)
         scale = target / (angles[..., 0].square() + angles[..., 1].square()).sqrt_().add_(1e-16)
         spec = torch.view_as_complex(angles * scale.unsqueeze(-1))
         previous = rebuilt
-    return _istft(spec, window, envelope, n_fft, hop, length).reshape(*lead, length)
+    return istft(spec, window, n_fft, hop, length, envelope).reshape(*lead, length)

@@ -356,7 +356,9 @@ def test_mel_matching_puts_the_output_bands_at_the_levels_the_mel_asks_for():
     loud = mel > mel.max() - 40 / 8.686  # the bands within 40 dB of the loudest (log-mels are in nats)
     errors, biases = [], []
     for steps in (0, 2):
-        out = Vocoder(vocoder_preset("default").replace(mel_matching=steps), settings).eval().synthesize(mel)
+        # the attack guard off: it also turns down the quiet bands' excess, and this is mel matching's test
+        config = vocoder_preset("default").replace(mel_matching=steps, attack_guard=False)
+        out = Vocoder(config, settings).eval().synthesize(mel)
         error = log_mel(out, settings)[:, :mel.shape[-1]] - mel
         errors.append(float(error[loud].abs().mean()))
         biases.append(abs(float(error.mean())))

@@ -11,7 +11,8 @@ from distill import DistillError
 # The fields that decide the generator's layers and what it computes; stored in the model
 # file with the weights. Everything else only shapes training.
 ARCHITECTURE_FIELDS = ("dim", "intermediate_dim", "num_layers", "kernel_size", "feature_mean", "feature_std",
-                       "phase_mode", "projections", "refiner_channels", "refiner_kernel", "mel_matching")
+                       "phase_mode", "projections", "refiner_channels", "refiner_kernel", "mel_matching",
+                       "attack_guard")
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,12 @@ class VocoderConfig:
     refiner_kernel: tuple[int, int] = (7, 3)  # (bins, frames), both odd
     # Steps that put the output's mel bands back at the levels the input mel asks for
     # (`Vocoder.match_mel`), after the projections. A slot written before this existed has 0.
-    mel_matching: int = 2
+    # Each step costs ~15 % of a decode and converges a little further: 3 keeps the shipped
+    # vocoder above 100x real time on 2 CPU cores (4 did not).
+    mel_matching: int = 3
+    # Last, turn down what the output holds before an attack beyond what the input mel's frames
+    # allow (`distill.vocoder.envelope`). Parameter-free; a slot written before it existed has it off.
+    attack_guard: bool = True
     # -- discriminators (training only, never in the model file) ---------------------------
     mpd_periods: tuple[int, ...] = (2, 3, 5, 7, 11)
     mpd_channels: tuple[int, ...] = (16, 64, 128, 128)  # HiFi-GAN: (32, 128, 512, 1024, 1024)
