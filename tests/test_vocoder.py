@@ -374,3 +374,15 @@ def test_a_slot_written_before_mel_matching_decodes_as_it_was_trained():
     assert loaded.config.mel_matching == 0
     mel = torch.full((80, 16), -4.0)
     torch.testing.assert_close(loaded.synthesize(mel), vocoder.synthesize(mel))
+
+
+def test_gradients_stay_finite_through_silent_frames():
+    """An exactly silent stretch gives exactly-zero bins in the projections and the stages
+    after them; a fine-tune must not turn NaN there (one did, at step 41, before |X| got its floor)."""
+    vocoder = Vocoder(vocoder_preset("default"), AudioSettings())
+    spec = torch.randn(1, 513, 24, dtype=torch.complex64, generator=torch.Generator().manual_seed(0))
+    spec[..., 8:20] = 0
+    spec.requires_grad_(True)
+    mel = torch.full((1, 80, 24), -4.0)
+    vocoder.waveform(spec, mel).pow(2).sum().backward()
+    assert torch.isfinite(spec.grad).all() and spec.grad.abs().max() > 0

@@ -18,11 +18,14 @@ inverse STFT. Sized down for 5-500 clips (4 ConvNeXt blocks of 128), and given t
 priors (the mel filterbank's least-squares inverse for magnitude, a phase-gradient estimate
 for phase, with zero-initialised corrections) so an untrained vocoder already renders the
 clip, and minutes of CPU training improve on that instead of starting from noise. After
-the inverse STFT, mel matching puts each mel band back at the level the input asks for.
+the inverse STFT, mel matching puts each mel band back at the level the input asks for, and
+the attack guard clears what the output holds before an attack beyond what the input's frames
+allow (pre-echo: a softened attack).
 
     config.py          VocoderConfig and its presets ("default": fine-tune, "scratch", "tiny")
     network.py         the generator (ConvNeXt + inverse-STFT head with magnitude and phase
                        priors, mel matching), its model-file slot, load_vocoder
+    envelope.py        the attack guard: the bound the mel's frame energies put on the output
     discriminators.py  multi-period + multi-resolution discriminators (training only)
     losses.py          training losses, the distances, held-out scoring
     data.py            the model's clips as (log-mel, waveform) pairs

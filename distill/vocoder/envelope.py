@@ -15,7 +15,7 @@ not the frame energy itself, so the target's E_t is the output's own exact windo
 times the ratio of the two mels' energy estimates (a band's magnitude squared over its
 filter's weight): the estimate's own bias cancels.
 
-Parameter-free and differentiable (a gain from min, max and a square root). It cannot place
+Parameter-free; gradients pass through the output, the gain counts as fixed. It cannot place
 the onset within the last hop before it (the frames do not resolve that), only clear what
 lies a hop or more earlier: the measured effect is in `benchmarks/bench_vocoder.py`.
 """
@@ -75,4 +75,6 @@ def guard_attacks(wave: torch.Tensor, target_log_mels: torch.Tensor, output_log_
     gain = -F.max_pool1d(-gain, GAIN_BLOCKS, 1, GAIN_BLOCKS // 2)
     gain = F.avg_pool1d(gain, GAIN_BLOCKS, 1, GAIN_BLOCKS // 2, count_include_pad=False)
     gain = F.interpolate(gain, size=length, mode="linear", align_corners=False)[:, 0]
-    return wave * gain
+    # Trained through as a fixed gain: its slope over a near-silent stretch (a ratio of tiny
+    # energies) is unbounded, and there is nothing in it for the network to learn.
+    return wave * gain.detach()

@@ -5,6 +5,7 @@ fast on a CPU, and its model-file slot.
        │                                      └─ phase-advance correction ─┤
        └─ mel → linear magnitude prior ───────────────────────────────────┴─ complex STFT
                                                     ─ K consistency projections ─ iSTFT
+                                                    ─ mel matching ─ attack guard ─ audio
 
 Every layer runs at the frame rate (86 frames a second at hop 256), not the sample rate,
 and the last step is one FFT per frame: one to two orders of magnitude cheaper on a CPU
@@ -17,7 +18,10 @@ The priors, because a per-model vocoder gets minutes of CPU, not days of GPU:
   of the log-magnitude across frequency implies (the phase-gradient relation, Průša et al.
   2017), summed over frames; the network learns a correction to the advance and an offset.
 Then `projections` Griffin-Lim steps (keep the magnitudes, take the phase of the re-analysed
-signal) are trained through, so the network learns phase that survives them.
+signal) are trained through, so the network learns phase that survives them. Last, two
+parameter-free stages that use the input mel again: `mel_matching` steps put each band back at
+the level it asks for, and the attack guard (`envelope.py`) clears energy smeared before an
+attack further back than the frames allow.
 """
 
 from __future__ import annotations
@@ -207,13 +211,15 @@ class Vocoder(nn.Module):
 
     def waveform(self, spec: torch.Tensor, log_mels: torch.Tensor | None = None) -> torch.Tensor:
         """The head's spectrum → audio, through the consistency projections, then (given the
-        log-mels it was asked for) the mel matching."""
+        log-mels it was asked for) the mel matching and the attack guard."""
         length = spec.shape[-1] * self.settings.hop_length
         magnitude = spec.abs()
         for _ in range(self.config.projections):
             actual = self.stft(self.istft(spec, length))[..., :spec.shape[-1]]
-            # |X| as a square root of re² + im²: twice as fast as complex abs on a CPU
-            spec = actual * (magnitude / (actual.real.square() + actual.imag.square()).sqrt().clamp(min=1e-7))
+            # |X| as a square root of re² + im² (twice as fast as complex abs on a CPU), with a floor
+            # under the root: at an exactly silent bin its slope would be infinite and the gradient NaN
+            size = (actual.real.square() + actual.imag.square() + 1e-14).sqrt().clamp(min=1e-7)
+            spec = actual * (magnitude / size)
         wave = self.istft(spec, length)
         if log_mels is None:
             return wave
