@@ -366,6 +366,32 @@ def test_mel_matching_puts_the_output_bands_at_the_levels_the_mel_asks_for():
     assert errors[1] < 0.6 * errors[0] and biases[1] < 0.6 * biases[0], (errors, biases)
 
 
+def test_momentum_takes_mel_matching_further_in_the_same_steps():
+    settings = AudioSettings()
+    rng = np.random.default_rng(2)
+    t = np.arange(int(0.8 * 22050)) / 22050
+    burst = torch.from_numpy((0.3 * rng.standard_normal(t.shape) * np.exp(-6 * t)).astype(np.float32))
+    mel = log_mel(burst, settings)
+    loud = mel > mel.max() - 40 / 8.686
+    errors = []
+    for momentum in (0.0, 0.9):
+        config = vocoder_preset("default").replace(mel_matching=3, mel_matching_momentum=momentum, attack_guard=False)
+        out = Vocoder(config, settings).eval().synthesize(mel)
+        errors.append(float((log_mel(out, settings)[:, :mel.shape[-1]] - mel)[loud].abs().mean()))
+    assert errors[1] < 0.9 * errors[0], errors
+
+
+def test_a_slot_written_before_mel_matching_momentum_decodes_as_it_was_trained():
+    vocoder = Vocoder(vocoder_preset("default").replace(mel_matching=2, mel_matching_momentum=0.0), AudioSettings())
+    slot = vocoder_slot(vocoder, {"epochs": 1})
+    del slot["config"]["architecture"]["mel_matching_momentum"]
+    loaded = load_vocoder(slot, settings=AudioSettings())
+    assert loaded.config.mel_matching_momentum == 0.0
+    mel = torch.full((80, 16), -4.0)
+    mel[:, 8:] = -9.0
+    torch.testing.assert_close(loaded.synthesize(mel), vocoder.synthesize(mel))
+
+
 def test_a_slot_written_before_mel_matching_decodes_as_it_was_trained():
     vocoder = Vocoder(vocoder_preset("default").replace(mel_matching=0), AudioSettings())
     slot = vocoder_slot(vocoder, {"epochs": 1})

@@ -12,7 +12,7 @@ from distill import DistillError
 # file with the weights. Everything else only shapes training.
 ARCHITECTURE_FIELDS = ("dim", "intermediate_dim", "num_layers", "kernel_size", "feature_mean", "feature_std",
                        "phase_mode", "projections", "refiner_channels", "refiner_kernel", "mel_matching",
-                       "attack_guard")
+                       "mel_matching_momentum", "attack_guard")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,10 @@ class VocoderConfig:
     # Each step costs ~15 % of a decode and converges a little further: 3 keeps the shipped
     # vocoder above 100x real time on 2 CPU cores (4 did not).
     mel_matching: int = 3
+    # Each step after the first goes on past its result by this share of its change (fast
+    # Griffin-Lim's extrapolation, Perraudin et al. 2013): 3 steps at 0.9 match as closely as 6
+    # plain ones at the cost of 3. A slot written before this existed has 0.
+    mel_matching_momentum: float = 0.9
     # Last, turn down what the output holds before an attack beyond what the input mel's frames
     # allow (`distill.vocoder.envelope`). Parameter-free; a slot written before it existed has it off.
     attack_guard: bool = True
@@ -109,6 +113,7 @@ class VocoderConfig:
             (self.num_layers >= 1 and self.dim >= 1 and self.intermediate_dim >= 1,
              "the vocoder needs at least one layer of positive width"),
             (self.projections >= 0 and self.mel_matching >= 0, "projections and mel_matching cannot be negative"),
+            (0.0 <= self.mel_matching_momentum < 2.0, "mel_matching_momentum must be in [0, 2)"),
             (self.refiner_channels >= 0 and len(self.refiner_kernel) == 2 and all(k % 2 for k in self.refiner_kernel),
              "refiner_channels cannot be negative; refiner_kernel is two odd sizes"),
             (self.segment_frames >= 4, "segment_frames must be at least 4"),

@@ -245,11 +245,14 @@ class Vocoder(nn.Module):
         back to what the mel says. Parameter-free and differentiable (trained through)."""
         # (A band at the floor can only be turned down: its measured level is floored there too.)
         target = log_mels.clamp(LOG_MEL_FLOOR, 12.0)
-        length = wave.shape[-1]
+        length, previous = wave.shape[-1], None
         for _ in range(self.config.mel_matching):
             spec = self.stft(wave)[..., :target.shape[-1]]
             gain = (target - self.log_mel_of(spec)).clamp(-MEL_MATCH_LIMIT, MEL_MATCH_LIMIT)
-            wave = self.istft(spec * torch.exp(torch.einsum("kb,nbt->nkt", self.mel_bin_weights, gain)), length)
+            matched = self.istft(spec * torch.exp(torch.einsum("kb,nbt->nkt", self.mel_bin_weights, gain)), length)
+            # an inconsistent spectrum loses part of each correction when it is inverted: go on past it
+            wave = matched if previous is None else matched + self.config.mel_matching_momentum * (matched - previous)
+            previous = matched
         return wave
 
     def forward(self, log_mels: torch.Tensor) -> torch.Tensor:
@@ -321,7 +324,7 @@ def load_vocoder(slot: dict[str, Any], device: torch.device | str = "cpu",
                            f"version {SLOT_VERSION}. Train it again with `distill train-vocoder --force`.")
     try:
         # a field added since the slot was written takes the value that reproduces how it was trained
-        written = {"mel_matching": 0, "attack_guard": False, **config["architecture"]}
+        written = {"mel_matching": 0, "mel_matching_momentum": 0.0, "attack_guard": False, **config["architecture"]}
         architecture = VocoderConfig.from_dict({k: v for k, v in written.items() if k in ARCHITECTURE_FIELDS})
         own = AudioSettings.from_dict(config["audio_settings"])
     except (KeyError, TypeError, ValueError, DistillError) as exc:
