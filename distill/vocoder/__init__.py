@@ -6,13 +6,14 @@ one was not made for, by training from scratch).
 Why this architecture (figures: benchmarks/bench_vocoder.py, this 2-core CPU, decoding 10 s):
 
     generator                     params   GMAC/s audio   1 thread   2 threads
-    this one (Vocos-style)        0.67 M   0.11            71x       121x
-    Vocos-sized (512 x 8)        13.7 M    1.22            24x        43x
-    HiFi-GAN V2                   0.93 M   1.66            11x        20x
-    HiFi-GAN V3                   1.46 M   1.94             7x        13x
-    Griffin-Lim, 32 iterations    -        -               28x        47x
+    this one (Vocos-style)        0.67 M   0.11            65x        98x
+    Vocos-sized (512 x 8)        13.7 M    1.22            27x        48x
+    HiFi-GAN V2                   0.93 M   1.66            11x        18x
+    HiFi-GAN V3                   1.46 M   1.94             8x        13x
+    Griffin-Lim, 32 iterations    -        -               24x        43x
 
-(2 consistency projections, 3 mel-matching steps and the attack guard, measured 2026-12-03;
+(One run; two more gave this one 137x and 110x on 2 threads, 2.3-2.5x Griffin-Lim's speed in
+each. 2 consistency projections, 3 mel-matching steps and the attack guard, 2026-12-03;
 before mel matching and the guard existed, the network with its projections ran at 194x.)
 
 HiFi-GAN runs its residual stacks at the sample rate and misses the 50x-real-time target on

@@ -149,7 +149,7 @@ NEVER = 10**9
 
 PRESETS: dict[str, VocoderConfig] = {
     # A fine-tune of the shipped pretrained vocoder on the model's clips, real mels and the
-    # model's own reconstructions half and half: 500 steps, 2-3 min on 2 CPU cores
+    # model's own reconstructions half and half: 500 steps, about 3 min on 2 CPU cores
     # (benchmarks/bench_vocoder.py). Reconstruction losses only (the critics would cost several
     # steps each) and a learning rate a tenth of pretraining's: at 2e-4 the held-out clips of
     # dev-drums got 3 % worse while the model's own held-out split improved 5 %; at 5e-5, 1 %
