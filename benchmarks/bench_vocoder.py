@@ -50,8 +50,8 @@ dev-pitched original -34.4, Griffin-Lim -15.2, vocoder -14.0 (-8.7 before the at
 dev-drums -26.2, -6.8, -7.7 (-5.9 before). Three of the six held-out drums and three of the
 eight pitched clips start within 5 ms of the file's start, where nothing precedes the attack to
 clear. On the eight others, the energy 15 to 7 ms before the attack (re the attack) was -16.8
-to -26.5 dB before the guard (Griffin-Lim -19.7 to -29.2) and is -23.7 to -81.6 dB with it,
-median -41: attacks no longer fade in (waveforms and 2 ms energy envelopes were plotted and
+to -26.5 dB before the guard (Griffin-Lim -19.7 to -29.2) and is -27.2 to -81.3 dB with it,
+median -41.7: attacks no longer fade in (waveforms and 2 ms energy envelopes were plotted and
 looked at).
 """
 
