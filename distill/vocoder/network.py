@@ -223,11 +223,12 @@ class Vocoder(nn.Module):
         wave = self.istft(spec, length)
         if log_mels is None:
             return wave
-        wave = self.match_mel(wave, log_mels)
+        # (A band at the floor can only be turned down: its measured level is floored there too.)
+        target = log_mels.clamp(LOG_MEL_FLOOR, 12.0)
+        wave = self.match_mel(wave, target)
         if self.config.attack_guard:
-            own = self.log_mel_of(self.stft(wave)[..., :log_mels.shape[-1]])
-            wave = guard_attacks(wave, log_mels.clamp(LOG_MEL_FLOOR, 12.0), own, self.band_weight, self.window,
-                                 self.settings.hop_length)
+            own = self.log_mel_of(self.stft(wave)[..., :target.shape[-1]])
+            wave = guard_attacks(wave, target, own, self.band_weight, self.window, self.settings.hop_length)
         return wave
 
     def log_mel_of(self, spec: torch.Tensor) -> torch.Tensor:
@@ -236,15 +237,14 @@ class Vocoder(nn.Module):
         magnitude = (spec.real.square() + spec.imag.square() + 1e-14).sqrt()
         return torch.log(torch.einsum("kb,nkt->nbt", self.mel_fb, magnitude).clamp(min=math.exp(LOG_MEL_FLOOR)))
 
-    def match_mel(self, wave: torch.Tensor, log_mels: torch.Tensor) -> torch.Tensor:
+    def match_mel(self, wave: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """`mel_matching` times: measure the output's own log-mel and scale each bin by the gain
         its mel bands still lack (their log-gains averaged with the filterbank's weights), up
         to ±MEL_MATCH_LIMIT. A regression loss on log-magnitudes
         aims at the median of noise's Rayleigh-distributed bins, below its mean power: noisy
         sounds (drums, breath) came out 1-2 dB quiet and dull until this put the band levels
-        back to what the mel says. Parameter-free and differentiable (trained through)."""
-        # (A band at the floor can only be turned down: its measured level is floored there too.)
-        target = log_mels.clamp(LOG_MEL_FLOOR, 12.0)
+        back to what the mel says. Parameter-free and differentiable (trained through).
+        `target`: the log-mels asked for, clamped to what log-mels can be."""
         length, previous = wave.shape[-1], None
         for _ in range(self.config.mel_matching):
             spec = self.stft(wave)[..., :target.shape[-1]]
