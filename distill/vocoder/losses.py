@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import torch
 
@@ -154,15 +154,22 @@ def log_spectral_distance(output: torch.Tensor, target: torch.Tensor, floor_db: 
     return float(difference.pow(2).mean(dim=-2).sqrt().mean())
 
 
+def excerpts(clips: Sequence[ClipPair], settings: AudioSettings,
+             seconds: float) -> Iterator[tuple[ClipPair, torch.Tensor, torch.Tensor]]:
+    """(clip, log-mel, waveform) of each clip's first `seconds`, the waveform cut to the
+    samples its log-mel frames render."""
+    frames = settings.seconds_to_frames(seconds)
+    for clip in clips:
+        mel = clip.mel[:, :frames]
+        yield clip, mel, clip.wave[: (mel.shape[-1] - 1) * settings.hop_length]
+
+
 def held_out_scores(clips: Sequence[ClipPair], settings: AudioSettings,
                     synthesize: Callable[[torch.Tensor], torch.Tensor], seconds: float) -> dict[str, float]:
     """Mean MR-STFT distance and LSD of `synthesize(mel)` against each clip's own audio, over
     its first `seconds`: how a vocoder (or Griffin-Lim) does on clips it did not learn from."""
-    frames = settings.seconds_to_frames(seconds)
     mrstft, lsd = [], []
-    for clip in clips:
-        mel = clip.mel[:, :frames]
-        wave = clip.wave[: (mel.shape[-1] - 1) * settings.hop_length]
+    for _, mel, wave in excerpts(clips, settings, seconds):
         out = synthesize(mel)[: wave.shape[0]]
         mrstft.append(mrstft_distance(out, wave))
         lsd.append(log_spectral_distance(out, wave))

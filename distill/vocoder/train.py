@@ -352,12 +352,6 @@ class VocoderTrainingJob(BackgroundJob):
         return train_step(self.config, generator, critics, opt_g, opt_d, mels, waves, gan)
 
     # -- measuring, previews, saving -----------------------------------------------------
-    def _held_out(self, data: VocoderData, settings: AudioSettings, count: int, seconds: float):
-        frames = settings.seconds_to_frames(seconds)
-        for clip in data.val[:count]:
-            mel = clip.mel[:, :frames]
-            yield clip, mel, clip.wave[: (mel.shape[-1] - 1) * settings.hop_length]
-
     def _griffin_lim_reference(self, data: VocoderData, settings: AudioSettings) -> dict[str, float]:
         return losses.held_out_scores(data.val[:self.config.val_clips], settings,
                                       lambda mel: griffin_lim(mel, settings), self.config.val_seconds)
@@ -375,8 +369,8 @@ class VocoderTrainingJob(BackgroundJob):
         folder = preview_dir(self.ws, self.model_name, epoch)
         paths: list[str] = []
         try:
-            for index, (clip, mel, wave) in enumerate(
-                    self._held_out(data, settings, self.config.preview_clips, self.config.preview_seconds), start=1):
+            for index, (_, mel, wave) in enumerate(
+                    losses.excerpts(data.val[:self.config.preview_clips], settings, self.config.preview_seconds), start=1):
                 for label, audio in (("original", wave), ("griffin-lim", griffin_lim(mel, settings)),
                                      ("vocoder", generator.synthesize(mel.to(self.device)).cpu())):
                     paths.append(str(write_wav(folder / f"clip-{index:02d}-{label}.wav", audio, settings.sample_rate)))
