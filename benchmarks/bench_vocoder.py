@@ -82,6 +82,7 @@ from distill.synthesis import Synthesizer, fit_length  # noqa: E402
 from distill.transform import transform_wave  # noqa: E402
 from distill.vocoder import Vocoder, VocoderConfig, load_vocoder, start_vocoder_training, vocoder_slot  # noqa: E402
 from distill.vocoder.network import macs_per_second  # noqa: E402
+from distill.vocoder.pretrain import state_generator  # noqa: E402
 from distill.vocoder.shipped import shipped_slot  # noqa: E402
 from distill.workspace import Workspace  # noqa: E402
 
@@ -176,9 +177,7 @@ def weights_slot(path: Path | None) -> dict:
     loaded = torch.load(path, map_location="cpu", weights_only=True)
     if "generator" not in loaded:
         return loaded
-    generator = Vocoder(VocoderConfig.from_dict(loaded["config"]), AudioSettings())
-    generator.load_state_dict(loaded["generator"])
-    return vocoder_slot(generator, {"steps": loaded["step"]})
+    return vocoder_slot(state_generator(loaded), {"steps": loaded["step"]})
 
 
 # -- scoring ------------------------------------------------------------------------------------

@@ -140,14 +140,20 @@ def _validate(generator: Vocoder, held: list[ClipPair], settings: AudioSettings,
         generator.train()
 
 
+def state_generator(state: dict[str, Any]) -> Vocoder:
+    """The generator of a loaded pretraining state (`STATE_FILE`), on the CPU."""
+    generator = Vocoder(VocoderConfig.from_dict(state["config"]), AudioSettings())
+    generator.load_state_dict(state["generator"])
+    return generator
+
+
 def export(state_dir: str | Path, target: str | Path = SHIPPED) -> Path:
     """The generator of a pretraining state as a vocoder slot file (`torch.load(weights_only=
     True)`-readable), with the recipe and the last held-out figures in `<target>.json`."""
     state_dir = Path(state_dir)
     state = torch.load(state_dir / STATE_FILE, map_location="cpu", weights_only=True)
-    config = VocoderConfig.from_dict(state["config"])
-    generator = Vocoder(config, AudioSettings())
-    generator.load_state_dict(state["generator"])
+    generator = state_generator(state)
+    config = generator.config
     metrics = [json.loads(line) for line in (state_dir / METRICS_FILE).read_text().splitlines() if line.strip()]
     last = metrics[-1] if metrics else {}
     training = {"steps": int(state["step"]), "training_seconds": round(float(state["seconds"]), 1),
