@@ -62,7 +62,7 @@ def stats_of(paths: list[Path]) -> list:
 
 def model_for(ws: Workspace, name: str, training: list[Path]) -> Path:
     """The corpus's model: trained now, or (with --workspace) re-exported from the last run."""
-    from distill.train import list_experiments
+    from distill.experiments import list_experiments
 
     done = [e for e in list_experiments(ws) if e.get("name") == name and e["status"] == "completed"]
     if done:  # newest first

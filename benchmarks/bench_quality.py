@@ -1,54 +1,64 @@
-"""Does the model give back the clips? Reconstruction quality on real instruments, by numbers.
+"""Does the model give back the clips, in full band and in stereo? Reconstruction quality on
+real instruments, by numbers.
 
 For each development corpus (`../shared/corpora/dev-pitched`, `dev-drums`; see its README):
-train the default preset, as a user would (default epochs, the engine's own validation
-split), on the corpus's training clips (held out: sorted positions 2, 7, 12, ...), export
-the model, then send every clip, whole and at its own level, through `distill.transform`
-(Griffin-Lim) and score it against the original with `distill.metrics`; beside each figure,
-the ceiling: Griffin-Lim of the clip's own true log-mel, which no mel + Griffin-Lim system
-can beat. Held-out and training clips are reported separately. Prints; asserts nothing.
+train the default preset, as a user would (default epochs, the engine's own validation split,
+the settings the dataset gets: 44.1 kHz, stereo when its clips are), on the corpus's training
+clips (held out: sorted positions 2, 7, 12, ...), export the model, then send every clip, whole
+and at its own level, through `distill.transform` (Griffin-Lim) and score it against the
+original file (44.1 kHz as it is, 48 kHz resampled to 44.1 kHz; never the 22.05 kHz mono copy)
+with `distill.metrics.full_band_distance`: MR-STFT over FFT 512-4096, LSD over active frames,
+the high band's LSD (11-20 kHz), the level, and the stereo image (side-to-mid ratio and
+left/right correlation, each estimate minus original; medians over the stereo originals).
+
+Beside each figure, the ceiling: Griffin-Lim of the clip's own true features at the new
+settings (the mid's mel inverted, the side made from it as every stereo sound is), which no mel
++ Griffin-Lim system at these settings can beat; and what the user got before full band: the
+same default training at 22,050 Hz mono (80 mels to 11,025 Hz) + Griffin-Lim, upsampled to
+44.1 kHz for scoring. Held-out and training clips are reported separately. Prints; asserts nothing.
 
     .venv/bin/python benchmarks/bench_quality.py [--corpora DIR] [--only dev-pitched]
-        [--set epochs=20] [--write DIR]   # --write: originals/, model/, ceiling/ WAVs per corpus,
-                                     # for ../shared/quality/eval_audio.py to cross-check
+        [--set epochs=20] [--no-before] [--write DIR]   # --write: originals/, model/, ceiling/
+                          # WAVs per corpus, for ../shared/quality/eval_audio.py to cross-check
 
-Targets (issue 9): held-out MR-STFT ≤ 1.5× the ceiling, training clips ≤ 1.25×; held-out
-LSD-active ≤ ceiling + 2 dB; median level error within ±2 dB; dev-pitched training ≤ 90 s.
-
-Measured 2026-12-02 (2 shared cores, load ~1.3; MR-STFT model / ceiling, LSD-active
-model − ceiling, median level error): dev-pitched held-out 0.719 / 0.572 (1.26×), +0.05 dB,
-−1.35 dB; training 0.721 / 0.589 (1.22×), +0.19 dB, −1.27 dB; training 75.6 s wall.
-dev-drums held-out 1.136 / 0.929 (1.22×), +0.34 dB, −1.05 dB; training 1.057 / 0.870
-(1.22×), +0.33 dB, −0.93 dB; 34.4 s. `eval_audio.py` on the --write output agrees to the
-third decimal. The previous build (global latent per 0.74 s segment, 50 epochs) on the same
-measure: 1.8–2.8× the ceiling, level −4.5 to −12.4 dB.
+Targets (issue 22): held-out MR-STFT ≤ 1.5× the ceiling, training ≤ 1.25×; level ±2 dB;
+high-band LSD-active ≤ ceiling + 3 dB; side/mid within ±3 dB and correlation within 0.1 of the
+original's (medians); dev-pitched training ≤ 90 s wall.
 """
 
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 import json
+import resource
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import soundfile as sf
 import torch
 
-from distill.audio import AudioSettings, log_mel, read_audio
+from distill import train as train_module
+from distill.audio import AudioSettings, features, read_audio, resample
 from distill.checkpoints import read_metrics
-from distill.data import AUDIO_EXTENSIONS, create_dataset
+from distill.datasets import AUDIO_EXTENSIONS, create_dataset
 from distill.export import export_model
 from distill.jobs import Finished
-from distill.metrics import Distance, distance
+from distill.metrics import FullBandDistance, full_band_distance
 from distill.modelfile import load_model_file
 from distill.synthesis import Synthesizer
-from distill.train import TrainConfig, start_training
+from distill.train import start_training
+from distill.train_config import TrainConfig
 from distill.transform import transform_wave
 from distill.workspace import Workspace
 
 DEFAULT_CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+SCORE_RATE = 44100
+# What every model was before full band: 22,050 Hz mono, 80 mels to 11,025 Hz.
+BEFORE = AudioSettings(sample_rate=22050, n_fft=1024, hop_length=256, n_mels=80, f_max=11025.0, channels=1)
 
 
 def split(folder: Path) -> tuple[list[Path], list[Path]]:
@@ -57,13 +67,17 @@ def split(folder: Path) -> tuple[list[Path], list[Path]]:
     return [f for i, f in enumerate(files) if i % 5 != 2], [f for i, f in enumerate(files) if i % 5 == 2]
 
 
-def train(ws: Workspace, name: str, clips: list[Path], overrides: dict) -> tuple[Path, float, int]:
-    """(model file, training wall seconds from Train to finished, epochs)."""
+def train(ws: Workspace, name: str, clips: list[Path], overrides: dict,
+          settings: AudioSettings | None = None) -> tuple[Path, float, int]:
+    """(model file, training wall seconds from Train to finished, epochs). `settings`: train at
+    these instead of the ones the dataset gets (the before-full-band system)."""
     create_dataset(ws, name, clips)
     config = TrainConfig.from_dict({**TrainConfig(dataset=name).to_dict(), "device": "cpu", **overrides})
+    fixed = mock.patch.object(train_module, "dataset_settings", lambda *_: settings) if settings else nullcontext()
     started = time.perf_counter()
-    job = start_training(ws, config)
-    job.join()
+    with fixed:
+        job = start_training(ws, config)
+        job.join()
     seconds = time.perf_counter() - started
     if not isinstance(job.outcome, Finished):
         raise SystemExit(f"training {name} did not finish: {job.outcome}")
@@ -73,37 +87,58 @@ def train(ws: Workspace, name: str, clips: list[Path], overrides: dict) -> tuple
     return export_model(ws, job.experiment_id, name=name, device="cpu"), seconds, config.epochs
 
 
-def score(model_path: Path, clips: list[Path], write: Path | None) -> list[tuple[Distance, Distance]]:
-    """(model, ceiling) distances per clip."""
+def original(clip: Path) -> torch.Tensor:
+    """The clip as recorded, at the scoring rate: (2, samples) for a stereo file, else (samples,)."""
+    channels = sf.info(str(clip)).channels
+    return read_audio(clip, SCORE_RATE, 2 if channels >= 2 else 1)
+
+
+def score(model_path: Path, clips: list[Path], write: Path | None) -> list[tuple[FullBandDistance, FullBandDistance]]:
+    """(model, ceiling) distances per clip, against the original at 44.1 kHz."""
     model_file = load_model_file(model_path)
     model, settings = model_file.build_model("cpu"), model_file.audio_settings
     synthesize = Synthesizer(settings, griffin_lim=True)
     rows = []
     for clip in clips:
-        wave = read_audio(clip, settings.sample_rate)  # at its own level: nothing is normalised
+        reference = original(clip)
+        # the model's input, at its own rate and in its channels, at the clip's own level
+        wave = read_audio(clip, settings.sample_rate, settings.channels)
         made = transform_wave(model, wave, settings, synthesize)
-        ceiling = synthesize(log_mel(wave, settings))[: wave.shape[0]]
-        rows.append((distance(wave, made), distance(wave, ceiling)))
+        ceiling = synthesize(features(wave, settings))[..., : wave.shape[-1]]
+        if settings.sample_rate != SCORE_RATE:
+            made, ceiling = resample(made, settings.sample_rate, SCORE_RATE), resample(ceiling, settings.sample_rate,
+                                                                                      SCORE_RATE)
+        rows.append((full_band_distance(reference, made, SCORE_RATE), full_band_distance(reference, ceiling, SCORE_RATE)))
         if write:
-            for kind, audio in (("originals", wave), ("model", made), ("ceiling", ceiling)):
+            for kind, audio in (("originals", reference), ("model", made), ("ceiling", ceiling)):
                 (write / kind).mkdir(parents=True, exist_ok=True)
-                sf.write(write / kind / f"{clip.stem}.wav", audio.numpy(), settings.sample_rate, subtype="FLOAT")
+                data = audio.numpy().T if audio.dim() == 2 else audio.numpy()
+                sf.write(write / kind / f"{clip.stem}.wav", data, SCORE_RATE, subtype="FLOAT")
     return rows
 
 
-def report(title: str, rows: list[tuple[Distance, Distance]]) -> None:
+def report(title: str, rows: list[tuple[FullBandDistance, FullBandDistance]], stereo: list[bool],
+           before: list[FullBandDistance] | None) -> None:
     mean = lambda values: sum(values) / len(values)  # noqa: E731
-    print(f"  {title} ({len(rows)} clips)        model   ceiling")
-    for label, field, fmt in (("MR-STFT (SC + log-mag)", "mrstft", "{:7.3f}"),
-                              ("spectral convergence", "convergence", "{:7.3f}"),
-                              ("LSD, active frames (dB)", "lsd_active", "{:7.2f}")):
-        model, ceiling = mean([getattr(m, field) for m, _ in rows]), mean([getattr(c, field) for _, c in rows])
-        extra = f"   {model / ceiling:.2f}x ceiling" if field == "mrstft" else (
-            f"   ceiling {model - ceiling:+.2f} dB" if field == "lsd_active" else "")
-        print(f"    {label:24}" + fmt.format(model) + "  " + fmt.format(ceiling) + extra)
-    model = statistics.median(m.level_error_db for m, _ in rows)
-    ceiling = statistics.median(c.level_error_db for _, c in rows)
-    print(f"    {'median level error (dB)':24}{model:+7.2f}  {ceiling:+7.2f}")
+    median = lambda values: statistics.median(values) if values else float("nan")  # noqa: E731
+    print(f"  {title} ({len(rows)} clips, {sum(stereo)} stereo)   model   ceiling" + ("  before (22.05 kHz mono)"
+                                                                                 if before else ""))
+    for label, field, fmt, summary in (("MR-STFT (FFT 512-4096)", "mrstft", "{:7.3f}", mean),
+                                       ("LSD, active frames (dB)", "lsd_active", "{:7.2f}", mean),
+                                       ("LSD 11-20 kHz, active (dB)", "lsd_high", "{:7.2f}", mean),
+                                       ("median level error (dB)", "level_error_db", "{:+7.2f}", median)):
+        model, ceiling = summary([getattr(m, field) for m, _ in rows]), summary([getattr(c, field) for _, c in rows])
+        extra = (f"   {model / ceiling:.2f}x ceiling" if field == "mrstft" else
+                 f"   ceiling {model - ceiling:+.2f} dB" if field.startswith("lsd") else "")
+        old = ("      " + fmt.format(summary([getattr(b, field) for b in before]))) if before else ""
+        print(f"    {label:27}" + fmt.format(model) + "  " + fmt.format(ceiling) + old + extra)
+    wide = [i for i, s in enumerate(stereo) if s]
+    for label, field, fmt in (("side/mid vs original (dB)", "side_to_mid_diff_db", "{:+7.2f}"),
+                              ("L/R correlation vs orig.", "correlation_diff", "{:+7.3f}")):
+        model = median([getattr(rows[i][0], field) for i in wide])
+        ceiling = median([getattr(rows[i][1], field) for i in wide])
+        old = ("      " + fmt.format(median([getattr(before[i], field) for i in wide]))) if before else ""
+        print(f"    {label + ' (median)':27}" + fmt.format(model) + "  " + fmt.format(ceiling) + old)
 
 
 def main() -> None:
@@ -112,6 +147,7 @@ def main() -> None:
     parser.add_argument("--only", action="append", help="a corpus folder name (default: dev-pitched and dev-drums)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="a TrainConfig field to change (JSON value), e.g. --set epochs=20; default: none")
+    parser.add_argument("--no-before", action="store_true", help="skip the 22.05 kHz mono system")
     parser.add_argument("--write", type=Path, default=None)
     args = parser.parse_args()
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -123,13 +159,17 @@ def main() -> None:
         for name in args.only or ["dev-pitched", "dev-drums"]:
             training, held_out = split(args.corpora / name)
             model_path, seconds, epochs = train(ws, name, training, overrides)
-            print(f"{name}: {len(training)} training clips, {epochs} epochs, training {seconds:.1f} s wall "
-                  f"(start to finish, data preparation and previews included)")
+            settings = load_model_file(model_path).audio_settings
+            print(f"{name}: {len(training)} training clips, {settings.describe()}, {epochs} epochs, training "
+                  f"{seconds:.1f} s wall (start to finish, data preparation and previews included); peak memory "
+                  f"so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB")
+            before_path = None if args.no_before else train(ws, f"{name}-before", training, overrides, BEFORE)[0]
             for title, clips in (("held-out", held_out), ("training", training)):
                 write = args.write / name / title if args.write else None
-                report(title, score(model_path, clips, write))
+                before = [m for m, _ in score(before_path, clips, None)] if before_path else None
+                stereo = [sf.info(str(c)).channels >= 2 for c in clips]
+                report(title, score(model_path, clips, write), stereo, before)
 
 
 if __name__ == "__main__":
-    AudioSettings()  # imported for readers: every figure is at the model's own settings
     main()

@@ -23,11 +23,13 @@ from pathlib import Path
 import torch
 
 from distill.audio import AudioSettings
-from distill.data import create_dataset, prepare_training_data
+from distill.datasets import create_dataset
+from distill.segments import prepare_training_data
 from distill.example_corpus import write_example_corpus
 from distill.jobs import EpochFinished, Finished
 from distill.model import ConvVAE, vae_loss
-from distill.train import TrainConfig, augment_gain, start_training
+from distill.train import augment_gain, start_training
+from distill.train_config import TrainConfig
 from distill.workspace import Workspace
 
 

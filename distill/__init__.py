@@ -1,6 +1,6 @@
 """Distill: train generative audio models on your own small collection of sounds.
 
-The flow: clips on disk → `distill.data` → `distill.train` → `distill.modelfile`
+The flow: clips on disk → `distill.datasets` → `distill.features` → `distill.segments` → `distill.train` → `distill.modelfile`
 → `distill.catalog` → `distill.generate` / `distill.transform` (audio out through
 `distill.synthesis`). The CLI and the web UI are thin shells over it.
 """

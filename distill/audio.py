@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +33,40 @@ MAX_SECONDS = 600.0
 class AudioSettings:
     """How audio becomes features. Stored in every checkpoint and model file."""
 
-    sample_rate: int = 22050
-    n_fft: int = 1024
-    hop_length: int = 256
-    n_mels: int = 80
+    # Full band at 44.1 kHz: 128 mel bands up to Nyquist, n_fft 2048 and hop 512 (the full-band
+    # vocoders' settings: BigVGAN v2 44 kHz, NSF-HiFiGAN). The same ~86 frames a second as
+    # 22,050 Hz with hop 256, so a second of audio costs the autoencoder the same. No mel filter
+    # is empty at n_fft 2048 (one, the lowest, spans a single FFT bin). 48 kHz clips run at
+    # 44.1 kHz too: one rate lets one shipped vocoder serve every model, and 22.05-24 kHz is
+    # above hearing; exports resample to 48 kHz when asked.
+    sample_rate: int = 44100
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
     f_min: float = 0.0
-    f_max: float = 11025.0
+    f_max: float = 22050.0
+    # 1: mono. 2: stereo, as mid and side (`distill.stereo`): a clip's features are the mid's
+    # log-mel stacked above the side's, one latent trajectory carries both, and synthesis voices
+    # the mid and shapes the side from it, so the image comes back coherent.
+    channels: int = 1
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 2):
+            raise DistillError(f"audio channels must be 1 (mono) or 2 (stereo), not {self.channels}")
+
+    @property
+    def feature_rows(self) -> int:
+        """Rows of a clip's features: n_mels per channel (mid, then side)."""
+        return self.n_mels * self.channels
+
+    @property
+    def mono(self) -> "AudioSettings":
+        """The same mel settings for one channel: what a vocoder (which voices the mid) is made for."""
+        return replace(self, channels=1)
+
+    def describe(self) -> str:
+        """`44.1 kHz stereo`: the sound a model makes, in words."""
+        return f"{self.sample_rate / 1000:g} kHz {'stereo' if self.channels == 2 else 'mono'}"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,13 +82,18 @@ class AudioSettings:
         return max(1, round(seconds * self.sample_rate / self.hop_length))
 
 
-def read_audio(path: str | Path, sample_rate: int) -> torch.Tensor:
-    """Decode any file soundfile reads, downmix to mono, resample: a 1-D float32 tensor."""
+def read_audio(path: str | Path, sample_rate: int, channels: int = 1) -> torch.Tensor:
+    """Decode any file soundfile reads and resample it. `channels=1`: downmixed to mono, a 1-D
+    float32 tensor. `channels=2`: (2, samples), left and right (a mono file on both sides; of
+    more than two channels, the first two)."""
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise DistillError(f"{Path(path).name}: not readable as audio ({exc})") from exc
-    wave = torch.from_numpy(data.mean(axis=1))
+    if channels == 1:
+        wave = torch.from_numpy(data.mean(axis=1))
+    else:
+        wave = torch.from_numpy(np.ascontiguousarray(data[:, [0, min(1, data.shape[1] - 1)]].T))
     return resample(wave, rate, sample_rate)
 
 
@@ -85,9 +118,23 @@ def _mel_transform(settings: AudioSettings, device: str) -> T.MelSpectrogram:
 
 
 def log_mel(wave: torch.Tensor, settings: AudioSettings) -> torch.Tensor:
-    """(..., samples) → (..., n_mels, frames): natural log of the magnitude mel, floored at 1e-5."""
-    mel = _mel_transform(settings, str(wave.device))(wave)
+    """(..., samples) → (..., n_mels, frames): natural log of the magnitude mel, floored at 1e-5.
+    One channel's (or a batch of mono waves'); `features` makes a clip's, in its channels."""
+    mel = _mel_transform(settings.mono, str(wave.device))(wave)
     return torch.log(torch.clamp(mel, min=math.exp(LOG_MEL_FLOOR)))
+
+
+def features(wave: torch.Tensor, settings: AudioSettings) -> torch.Tensor:
+    """A clip's features, what the model encodes: (feature_rows, frames). Mono settings: the
+    log-mel of `wave` (1-D, or (channels, samples) downmixed). Stereo: the log-mel of the mid
+    ((L + R) / 2) above that of the side ((L − R) / 2), from a (2, samples) wave (a 1-D one
+    is centred: its side is silence)."""
+    if settings.channels == 1:
+        return log_mel(wave.mean(dim=0) if wave.dim() == 2 else wave, settings)
+    if wave.dim() == 1:
+        wave = torch.stack([wave, wave])
+    mid, side = (wave[0] + wave[1]) / 2, (wave[0] - wave[1]) / 2
+    return torch.cat([log_mel(mid, settings), log_mel(side, settings)])
 
 
 @functools.lru_cache(maxsize=8)
@@ -106,7 +153,7 @@ def griffin_lim(log_mels: torch.Tensor, settings: AudioSettings, n_iter: int = 3
     """(..., n_mels, frames) log-mel → (..., samples) waveform: InverseMelScale, then
     Griffin-Lim from zero phase (`distill.griffin_lim`: the same mel always gives the same
     audio, which seeded generation relies on)."""
-    inverse_mel = _inverse_mel(settings, str(log_mels.device))
+    inverse_mel = _inverse_mel(settings.mono, str(log_mels.device))
     magnitude = torch.exp(log_mels.float().clamp(min=LOG_MEL_FLOOR, max=12.0))
     with torch.no_grad():
         return fast_griffin_lim(inverse_mel(magnitude), settings.n_fft, settings.hop_length, n_iter)
@@ -138,40 +185,112 @@ def to_dbfs(amplitude: float) -> float:
 
 def sound_end(wave: np.ndarray, tail_db: float) -> int:
     """The index just after the last sample within `tail_db` dB of the wave's peak: where a
-    sound has died away (0 for silence). Packs and the vocoder corpus trim tails here."""
-    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+    sound has died away (0 for silence). Packs and the vocoder corpus trim tails here. A
+    (channels, samples) wave: along its last axis, the loudest channel deciding."""
+    magnitude = np.abs(wave).max(axis=0) if wave.ndim == 2 else np.abs(wave)
+    peak = float(np.max(magnitude)) if magnitude.size else 0.0
     if peak <= 0:
         return 0
-    return int(np.flatnonzero(np.abs(wave) >= peak * 10 ** (tail_db / 20))[-1]) + 1
+    return int(np.flatnonzero(magnitude >= peak * 10 ** (tail_db / 20))[-1]) + 1
 
 
 def loudness_lufs(wave: torch.Tensor, sample_rate: int) -> float:
-    """Integrated loudness (ITU-R BS.1770, K-weighted and gated) of a mono wave, in LUFS.
-    A sound shorter than one 400 ms gating block is measured padded with silence (the gate
-    leaves the padding out); one that the gate finds silent throughout reads as its RMS in
+    """Integrated loudness (ITU-R BS.1770, K-weighted and gated) of a mono (samples,) or a
+    (channels, samples) wave, in LUFS (the channels' powers summed, as BS.1770 does for left and
+    right). A sound shorter than one 400 ms gating block is measured padded with silence (the
+    gate leaves the padding out); one that the gate finds silent throughout reads as its RMS in
     dBFS, so a quiet sound still has a level to match."""
-    wave = wave.detach().float().cpu().reshape(-1)
+    wave = wave.detach().float().cpu()
+    wave = wave.reshape(1, -1) if wave.dim() < 2 else wave.reshape(-1, wave.shape[-1])
     block = math.ceil(0.4 * sample_rate)
-    padded = F.pad(wave, (0, max(0, block - wave.shape[0])))
-    value = float(AF.loudness(padded[None], sample_rate))
+    padded = F.pad(wave, (0, max(0, block - wave.shape[-1])))
+    value = float(AF.loudness(padded, sample_rate))
     if math.isfinite(value):
         return value
     return levels(wave)[1] if wave.abs().max() > 0 else -math.inf
 
 
-WAV_SUBTYPES = {16: "PCM_16", 24: "PCM_24"}
+def true_peak_dbtp(wave: np.ndarray | torch.Tensor, sample_rate: int) -> float:
+    """The true peak of a (samples,) or (channels, samples) wave in dBTP: the largest magnitude
+    of the wave 4× oversampled (ITU-R BS.1770-4, annex 2), so the peaks a DAC or a lossy encoder
+    makes between samples count. −inf for silence."""
+    x = torch.as_tensor(np.asarray(wave, dtype=np.float32)).reshape(-1, np.shape(wave)[-1])
+    if x.numel() == 0:
+        return -math.inf
+    # torchaudio's windowed-sinc polyphase interpolation; the rate only names the ratio
+    upsampled = AF.resample(x, sample_rate, 4 * sample_rate)
+    return to_dbfs(max(float(upsampled.abs().max()), float(x.abs().max())))
+
+
+CONTAINERS = ("wav", "flac")
+# (container, bits) → soundfile's subtype; 32 is IEEE float (WAV only: FLAC is integer)
+SUBTYPES = {("wav", 16): "PCM_16", ("wav", 24): "PCM_24", ("wav", 32): "FLOAT",
+            ("flac", 16): "PCM_16", ("flac", 24): "PCM_24"}
+EXPORT_RATES = (44100, 48000)
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """How a finished sound is written for a studio: WAV 16/24-bit or 32-bit float, FLAC 16/24-bit,
+    at the model's own rate or resampled to 44.1 or 48 kHz (`sample_rate` None: the model's)."""
+
+    container: str = "wav"
+    bits: int = 24
+    sample_rate: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.container not in CONTAINERS:
+            raise DistillError(f"unknown audio format {self.container!r}: choose wav or flac")
+        if (self.container, self.bits) not in SUBTYPES:
+            allowed = sorted(b for c, b in SUBTYPES if c == self.container)
+            raise DistillError(f"{self.container.upper()} takes {', '.join(map(str, allowed))} bits, not {self.bits}"
+                               + (" (32-bit float is WAV only)" if self.bits == 32 else ""))
+        if self.sample_rate is not None and self.sample_rate not in EXPORT_RATES:
+            raise DistillError(f"export sample rate must be 44100 or 48000 Hz, not {self.sample_rate}")
+
+    @property
+    def suffix(self) -> str:
+        return f".{self.container}"
+
+    def rate(self, own_rate: int) -> int:
+        return self.sample_rate or own_rate
+
+    def describe(self, own_rate: int) -> str:
+        """`WAV 24-bit, 48 kHz`, `WAV 32-bit float, 44.1 kHz`."""
+        bits = "32-bit float" if self.bits == 32 else f"{self.bits}-bit"
+        return f"{self.container.upper()} {bits}, {self.rate(own_rate) / 1000:g} kHz"
+
+    def to_dict(self, own_rate: int) -> dict:
+        return {"container": self.container, "bits": self.bits, "float": self.bits == 32,
+                "sample_rate": self.rate(own_rate)}
+
+
+def write_sound(path: str | Path, wave: np.ndarray | torch.Tensor, sample_rate: int,
+                fmt: OutputFormat = OutputFormat(), normalize: bool = False) -> Path:
+    """Write a (samples,) or (channels, samples) wave at `sample_rate` in `fmt`, atomically, with
+    `path`'s suffix made the format's: resampled to `fmt`'s rate if it differs, peak-normalised
+    when `normalize`, clipped to full scale for integer formats (a float file keeps any level)."""
+    wave = np.asarray(wave.detach().cpu() if isinstance(wave, torch.Tensor) else wave, dtype=np.float32)
+    rate = fmt.rate(sample_rate)
+    if rate != sample_rate:
+        wave = resample(torch.from_numpy(wave), sample_rate, rate).numpy()
+    data = normalize_peak(wave) if normalize else np.nan_to_num(wave)
+    if fmt.bits != 32:
+        data = np.clip(data, -1, 1)
+    if data.ndim == 2:  # (channels, samples) → the (frames, channels) soundfile writes
+        data = np.ascontiguousarray(data.T)
+    path = Path(path).with_suffix(fmt.suffix)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), data, rate, subtype=SUBTYPES[(fmt.container, fmt.bits)], format=fmt.container.upper())
+    return path
 
 
 def write_wav(path: str | Path, wave: np.ndarray | torch.Tensor, sample_rate: int, bits: int = 16,
               normalize: bool = True) -> Path:
-    """Write a mono WAV (16- or 24-bit), peak-normalised, atomically."""
-    if bits not in WAV_SUBTYPES:
+    """Write a 16- or 24-bit WAV at `sample_rate` (`write_sound`), peak-normalised unless told not to."""
+    if bits not in (16, 24):
         raise DistillError(f"WAV bit depth must be 16 or 24, not {bits}")
-    data = normalize_peak(wave) if normalize else np.clip(np.asarray(wave, dtype=np.float32), -1, 1)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), data, sample_rate, subtype=WAV_SUBTYPES[bits], format="WAV")
-    return path
+    return write_sound(path, wave, sample_rate, OutputFormat("wav", bits), normalize)
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from distill import DistillError
+from distill.audio import AudioSettings
 from distill.modelfile import (SUFFIX, ModelExistsError, ModelFile, free_name, load_model_file, model_path,
                                resolve_model, save_model_file, target_path, validate_model_file)
 from distill.synthesis import VOCODER, Synthesizer
@@ -33,8 +34,8 @@ INDEX_FORMAT = "distill_catalog"
 # 2: model format 2. An index written before it lists format-1 files as models; they are
 # problems now, so such an index is rebuilt rather than trusted.
 # 3: every row says which vocoder its model decodes with (before, None meant Griffin-Lim).
-INDEX_VERSION = 3
-TABLE_COLUMNS = ["Name", "Dataset", "Clips", "Epochs", "Val loss", "Sample rate", "Created", "Size (MB)", "Vocoder"]
+INDEX_VERSION = 4  # 4: channels
+TABLE_COLUMNS = ["Name", "Dataset", "Clips", "Epochs", "Val loss", "Audio", "Created", "Size (MB)", "Vocoder"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class ModelEntry:
     train_loss: float | None
     val_loss: float | None
     sample_rate: int
+    channels: int  # 1 mono, 2 stereo
     n_mels: int
     latent_dim: int
     segment_seconds: float
@@ -63,6 +65,11 @@ class ModelEntry:
     @property
     def size_mb(self) -> float:
         return round(self.size_bytes / 1e6, 2)
+
+    @property
+    def audio_label(self) -> str:
+        """`44.1 kHz stereo`."""
+        return AudioSettings(sample_rate=self.sample_rate, channels=self.channels).describe()
 
     @property
     def vocoder_label(self) -> str:
@@ -129,7 +136,7 @@ def entry_from_file(model_file: ModelFile, size_bytes: int) -> ModelEntry:
         dataset_seconds=_number(dataset.get("total_seconds")), experiment=experiment.get("id"),
         checkpoint_epoch=experiment.get("checkpoint_epoch"), epochs=meta.get("epochs_trained"),
         train_loss=_number(meta.get("train_loss")), val_loss=_number(meta.get("val_loss")),
-        sample_rate=settings.sample_rate, n_mels=settings.n_mels, latent_dim=model_file.model_config.latent_dim,
+        sample_rate=settings.sample_rate, channels=settings.channels, n_mels=settings.n_mels, latent_dim=model_file.model_config.latent_dim,
         segment_seconds=round(settings.frames_to_seconds(model_file.model_config.segment_frames), 3),
         size_bytes=size_bytes, vocoder=vocoder_stats(model_file))
 
@@ -215,10 +222,10 @@ def get_entry(ws: Workspace, name: str) -> ModelEntry:
 def models_table(ws: Workspace, search: str = "") -> pd.DataFrame:
     """The catalog as a table (columns: TABLE_COLUMNS), newest first."""
     rows = [[e.name, e.dataset or "", e.clips, e.epochs, None if e.val_loss is None else round(e.val_loss, 4),
-             e.sample_rate,
+             e.audio_label,
              e.created[:16].replace("T", " "), e.size_mb, e.vocoder_label] for e in list_models(ws, search)]
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    return table.astype({"Clips": "Int64", "Epochs": "Int64", "Val loss": "Float64", "Sample rate": "Int64"})
+    return table.astype({"Clips": "Int64", "Epochs": "Int64", "Val loss": "Float64"})
 
 
 def model_details(ws: Workspace, name_or_path: str | Path) -> dict[str, Any]:

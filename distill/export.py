@@ -24,14 +24,14 @@ from distill.workspace import Workspace
 
 def find_experiment(ws: Workspace, experiment: str) -> Path:
     """An experiment's folder by id, name or id prefix (see `distill.train.resolve_experiment`)."""
-    from distill.train import resolve_experiment
+    from distill.experiments import resolve_experiment
 
     return ws.experiment_dir(resolve_experiment(ws, experiment).id)
 
 
 def dataset_summary(ws: Workspace, dataset: str) -> dict[str, Any]:
     """name, clips, total_seconds of the dataset as it is now."""
-    from distill.data import load_dataset
+    from distill.datasets import load_dataset
 
     clips = load_dataset(ws, dataset).usable_clips
     return {"name": dataset, "clips": len(clips),
@@ -42,7 +42,7 @@ def training_segments(ws: Workspace, dataset: str, settings: AudioSettings, conf
                       train_config: dict[str, Any]) -> tuple[torch.Tensor, str]:
     """Every segment (train + validation) the experiment was trained on, and the dataset's
     fingerprint now."""
-    from distill.data import prepare_training_data
+    from distill.segments import prepare_training_data
 
     data = prepare_training_data(ws, dataset, settings, config.segment_frames,
                                  float(train_config.get("val_fraction", 0.15)), int(train_config.get("seed", 0)))
@@ -55,7 +55,8 @@ def training_segments(ws: Workspace, dataset: str, settings: AudioSettings, conf
 def trajectory_bank(ws: Workspace, dataset: str, model: ConvVAE, settings: AudioSettings) -> TrajectoryBank:
     """Every usable clip of `dataset`, from its onset, encoded whole (what generation builds
     new sounds from), with the clips' median loudness (what a sample pack is matched to)."""
-    from distill.data import cached_log_mel, load_dataset, trim_onset
+    from distill.datasets import load_dataset
+    from distill.features import cached_log_mel, trim_onset
 
     ds = load_dataset(ws, dataset)
     clips, loudness = [], []
@@ -63,7 +64,7 @@ def trajectory_bank(ws: Workspace, dataset: str, model: ConvVAE, settings: Audio
         path = ds.clip_path(clip.name)
         mel, _ = cached_log_mel(ws, path, clip.sha256, settings)
         clips.append((clip.name, trim_onset(mel)))
-        loudness.append(loudness_lufs(read_audio(path, settings.sample_rate), settings.sample_rate))
+        loudness.append(loudness_lufs(read_audio(path, settings.sample_rate, settings.channels), settings.sample_rate))
     if not clips:
         raise DistillError(f"dataset {dataset!r} has no usable clips to describe")
     finite = [v for v in loudness if math.isfinite(v)]

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from distill import DistillError
-from distill.audio import (LOG_MEL_FLOOR, MAX_SECONDS, AudioSettings, levels, log_mel, loudness_lufs, read_audio,
-                           write_wav)
+from distill.audio import (LOG_MEL_FLOOR, MAX_SECONDS, AudioSettings, OutputFormat, features, levels, loudness_lufs,
+                           read_audio, write_sound, write_wav)
 from distill.model import ConvVAE
 from distill.modelfile import ModelFile, OpenModel, open_model
 from distill.synthesis import GRIFFIN_LIM, Synthesizer, fit_length
@@ -151,7 +151,7 @@ class Studio:
         return self._sources[ref]
 
     def _load_source(self, ref: str) -> tuple[Trajectory, str]:
-        from distill.data import trim_onset
+        from distill.features import trim_onset
 
         if ref in self.bank.names:
             return self.bank.trajectories[self.bank.index(ref)], Path(ref).stem
@@ -166,10 +166,10 @@ class Studio:
         if not path.is_file():
             raise DistillError(f"{ref!r} is neither a training clip of this model nor an audio file "
                                f"(training clips: {', '.join(self.bank.names[:4])}{', …' if len(self.bank) > 4 else ''})")
-        wave = read_audio(path, self.settings.sample_rate)
+        wave = read_audio(path, self.settings.sample_rate, self.settings.channels)
         if wave.abs().max() <= 0:
             raise DistillError(f"{path.name} is silent: there is nothing to vary or morph")
-        mel = trim_onset(log_mel(wave, self.settings))
+        mel = trim_onset(features(wave, self.settings))
         return encode_trajectory(self.model, mel), path.stem
 
     def seconds(self, spec: SoundSpec) -> float:
@@ -242,8 +242,8 @@ class Studio:
 @torch.no_grad()
 def sound_of(model: ConvVAE, trajectory: Trajectory, seconds: float, settings: AudioSettings,
              synthesize: Callable[[torch.Tensor], torch.Tensor]) -> tuple[np.ndarray, torch.Tensor]:
-    """(waveform float32 of `seconds`, its log-mel): the trajectory decoded in one pass and
-    inverted once, faded in and out. Generation and the training previews both sound here."""
+    """(waveform float32 of `seconds`, (samples,) or (2, samples) for a stereo model; its
+    log-mel): the trajectory decoded in one pass and inverted once, faded in and out. Generation and the training previews both sound here."""
     n_samples = round(seconds * settings.sample_rate)
     total_frames = math.ceil(n_samples / settings.hop_length) + 1
     device = next(model.parameters()).device
@@ -258,13 +258,15 @@ def sound_of(model: ConvVAE, trajectory: Trajectory, seconds: float, settings: A
 
 def _fade(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     """A 2 ms fade-in (the file starts at 0, the attack stays) and a 50 ms release (at most
-    a tenth of the sound) so a sound cut while sounding does not click."""
-    fade_in = min(round(FADE_IN_SECONDS * sample_rate), wave.shape[0] // 2)
-    release = min(round(RELEASE_SECONDS * sample_rate), wave.shape[0] // 10)
-    for samples, part in ((fade_in, slice(0, fade_in)), (release, slice(wave.shape[0] - release, None))):
+    a tenth of the sound) so a sound cut while sounding does not click. Along the last axis
+    (every channel alike)."""
+    length = wave.shape[-1]
+    fade_in = min(round(FADE_IN_SECONDS * sample_rate), length // 2)
+    release = min(round(RELEASE_SECONDS * sample_rate), length // 10)
+    for samples, part in ((fade_in, slice(0, fade_in)), (release, slice(length - release, None))):
         if samples > 0:
             ramp = (0.5 - 0.5 * np.cos(np.pi * np.arange(samples) / samples)).astype(np.float32)
-            wave[part] *= ramp if part.start == 0 else ramp[::-1]
+            wave[..., part] *= ramp if part.start == 0 else ramp[::-1]
     return wave
 
 
@@ -326,16 +328,16 @@ def open_studio(ws: Workspace, model: str | Path, griffin_lim: bool = False, dev
 
 def generate_sounds(ws: Workspace, model: str | Path, n: int = 4, seed: int | None = None,
                     duration: float | None = None, temperature: float = 1.0,
-                    offsets: dict[int, float] | None = None, griffin_lim: bool = False, bits: int = 16,
-                    out_dir: str | Path | None = None, device: str = "auto", mode: str = "random",
-                    like: str | None = None, morph_ends: tuple[str, str] | None = None,
+                    offsets: dict[int, float] | None = None, griffin_lim: bool = False,
+                    fmt: OutputFormat = OutputFormat("wav", 16), out_dir: str | Path | None = None,
+                    device: str = "auto", mode: str = "random", like: str | None = None,
+                    morph_ends: tuple[str, str] | None = None,
                     progress: Callable[[int, int], None] | None = None) -> list[GeneratedSound]:
     """Make `n` sounds with `model` (a catalog name or a path) and write them as WAVs to
     `out_dir` (default `<workspace>/generated/<model>/`); see `batch_specs` for the modes.
     `seed` None picks one. `offsets` maps a principal direction (1 = pc1) to a shift in
-    units of spread. `progress(done, total)` is called before each sound and at the end."""
-    if bits not in (16, 24):
-        raise DistillError(f"WAV bit depth must be 16 or 24, not {bits}")
+    units of spread. `fmt`: the files' format (default 16-bit WAV at the model's rate).
+    `progress(done, total)` is called before each sound and at the end."""
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
     specs = batch_specs(n, seed, mode, duration, temperature, like, morph_ends, offsets)
     studio = open_studio(ws, model, griffin_lim, device)
@@ -347,10 +349,10 @@ def generate_sounds(ws: Workspace, model: str | Path, n: int = 4, seed: int | No
             progress(i, len(specs))
         wave, _, recipe = studio.render(spec)
         wave = under_ceiling(wave)
-        target = unique_path(folder, file_name(studio.opened.path.stem, spec))
-        write_wav(target, wave, studio.settings.sample_rate, bits=bits, normalize=False)
+        target = write_sound(unique_path(folder, Path(file_name(studio.opened.path.stem, spec)).stem + fmt.suffix),
+                             wave, studio.settings.sample_rate, fmt)
         peak, rms = levels(wave)
-        sounds.append(GeneratedSound(target, spec, recipe.describe(), round(len(wave) / studio.settings.sample_rate, 3),
+        sounds.append(GeneratedSound(target, spec, recipe.describe(), round(wave.shape[-1] / studio.settings.sample_rate, 3),
                                      peak, rms))
     if progress:
         progress(len(specs), len(specs))
@@ -377,9 +379,9 @@ def model_sounds(ws: Workspace, model: str | Path) -> ModelSounds:
 def generate(ws: Workspace, model: str | Path, n: int = 4, seed: int | None = None, duration: float | None = None,
              temperature: float = 1.0, offsets: dict[int, float] | None = None, griffin_lim: bool = False,
              bits: int = 16, out_dir: str | Path | None = None, device: str = "auto") -> list[Path]:
-    """`generate_sounds` (random mode), returning only the paths written."""
-    return [s.path for s in generate_sounds(ws, model, n, seed, duration, temperature, offsets, griffin_lim, bits,
-                                            out_dir, device)]
+    """`generate_sounds` (random mode, `bits`-bit WAV), returning only the paths written."""
+    return [s.path for s in generate_sounds(ws, model, n, seed, duration, temperature, offsets, griffin_lim,
+                                            OutputFormat("wav", bits), out_dir, device)]
 
 
 def ab_pair(model: str | Path, seed: int, ws: Workspace | None = None, duration: float | None = None,

@@ -17,6 +17,14 @@ The definitions follow the reference scorer kept beside the project
   convergence mostly measures a phase no renderer can know.
 - `level_error_db`: RMS level of the estimate minus that of the reference. Nothing is
   normalised anywhere: a level a system loses is an error here.
+
+Full band and stereo (`full_band_distance`, as `eval_audio.py --sr 44100 --mr-sizes
+512,1024,2048,4096 --high-band 11000 --stereo` scores): MR-STFT over FFT 512 to 4096; `lsd_high`,
+LSD over active frames counting only the bins from 11 kHz to 20 kHz, both spectra floored 80 dB
+under the reference's loudest bin there (what a band-limited system loses); and the stereo
+image, `stereo_image`: side-to-mid energy in dB (floored at −60: a mono sound reads −60) and
+the left/right correlation (1 for mono), compared estimate minus reference. Every other figure
+is of the channels' mean (the mono downmix).
 """
 
 from __future__ import annotations
@@ -30,6 +38,9 @@ import torchaudio
 from distill.audio import levels
 
 MR_SIZES = (512, 1024, 2048)
+FULL_BAND_MR_SIZES = (512, 1024, 2048, 4096)
+HIGH_BAND_HZ, HIGH_BAND_TOP_HZ, HIGH_BAND_RANGE_DB = 11_000.0, 20_000.0, 80.0
+SIDE_FLOOR_DB = -60.0
 LSD_FFT, LSD_HOP, LSD_FLOOR_DB, ACTIVE_DB = 2048, 512, -100.0, 60.0
 
 
@@ -41,15 +52,16 @@ def _stft(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
     return torch.stft(x, n_fft, hop, window=window, center=True, pad_mode="reflect", return_complex=True)
 
 
-def spectral_distances(reference: torch.Tensor, estimate: torch.Tensor) -> tuple[float, float]:
-    """(spectral convergence, log-magnitude L1), each averaged over FFT 512/1024/2048."""
+def spectral_distances(reference: torch.Tensor, estimate: torch.Tensor,
+                       sizes: tuple[int, ...] = MR_SIZES) -> tuple[float, float]:
+    """(spectral convergence, log-magnitude L1), each averaged over FFT `sizes` (hop FFT/4)."""
     convergence = log_magnitude = 0.0
-    for n in MR_SIZES:
+    for n in sizes:
         ref = _stft(reference, n, n // 4).abs().pow(2).clamp(min=1e-7).sqrt()
         est = _stft(estimate, n, n // 4).abs().pow(2).clamp(min=1e-7).sqrt()
         convergence += float(torch.linalg.vector_norm(ref - est) / torch.linalg.vector_norm(ref))
         log_magnitude += float((ref.log() - est.log()).abs().mean())
-    return convergence / len(MR_SIZES), log_magnitude / len(MR_SIZES)
+    return convergence / len(sizes), log_magnitude / len(sizes)
 
 
 def lsd_active(reference: torch.Tensor, estimate: torch.Tensor) -> float:
@@ -61,6 +73,42 @@ def lsd_active(reference: torch.Tensor, estimate: torch.Tensor) -> float:
     energy = ref.sum(dim=0)
     active = energy >= energy.max() * 10 ** (-ACTIVE_DB / 10)
     return float(per_frame[active].mean()) if bool(active.any()) else math.nan
+
+
+def lsd_high(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int, low_hz: float = HIGH_BAND_HZ) -> float:
+    """LSD (dB) over the reference's active frames, counting only the bins from `low_hz` to
+    20 kHz (or Nyquist), both spectra floored 80 dB under the reference's loudest bin there."""
+    window_sum = float(torch.hann_window(LSD_FFT, dtype=torch.float64).sum())
+    power = lambda x: (_stft(x, LSD_FFT, LSD_HOP).abs() / window_sum).pow(2)  # noqa: E731
+    ref, est = power(reference), power(estimate)
+    freqs = torch.fft.rfftfreq(LSD_FFT, 1.0 / sample_rate, dtype=torch.float64)
+    band = (freqs >= low_hz) & (freqs <= min(HIGH_BAND_TOP_HZ, sample_rate / 2))
+    if not bool(band.any()) or float(ref[band].max()) <= 0:
+        return math.nan
+    floor = float(ref[band].max()) * 10 ** (-HIGH_BAND_RANGE_DB / 10)
+    per_frame = (10 * ref[band].clamp(min=floor).log10() - 10 * est[band].clamp(min=floor).log10()).pow(2).mean(0).sqrt()
+    energy = ref.sum(dim=0)
+    active = energy >= energy.max() * 10 ** (-ACTIVE_DB / 10)
+    return float(per_frame[active].mean()) if bool(active.any()) else math.nan
+
+
+@dataclass(frozen=True)
+class StereoImage:
+    side_to_mid_db: float  # side energy over mid energy, floored at SIDE_FLOOR_DB (mono: the floor)
+    correlation: float  # of left and right over the whole sound (mono: 1)
+
+
+def stereo_image(wave: torch.Tensor) -> StereoImage:
+    """The image of a (2, samples) wave; a (samples,) or one-channel wave is mono."""
+    if wave.dim() == 1 or wave.shape[0] < 2:
+        return StereoImage(SIDE_FLOOR_DB, 1.0)
+    left, right = wave[0].double(), wave[1].double()
+    mid, side = (left + right) / 2, (left - right) / 2
+    e_mid, e_side = float(mid.square().sum()), float(side.square().sum())
+    ratio = (max(SIDE_FLOOR_DB, 10 * math.log10(e_side / e_mid)) if e_mid > 0 and e_side > 0
+             else SIDE_FLOOR_DB if e_mid > 0 else 0.0)
+    denominator = math.sqrt(float(left.square().sum()) * float(right.square().sum()))
+    return StereoImage(ratio, float((left * right).sum()) / denominator if denominator > 0 else 1.0)
 
 
 MEL_SIZES = ((512, 40), (1024, 80), (2048, 128))  # (FFT, mel bands)
@@ -130,3 +178,31 @@ def distance(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int =
     convergence, log_magnitude = spectral_distances(reference, estimate)
     return Distance(convergence + log_magnitude, convergence, log_magnitude, lsd_active(reference, estimate),
                     rms_db(estimate) - rms_db(reference), mel_distance(reference, estimate, sample_rate))
+
+
+@dataclass(frozen=True)
+class FullBandDistance:
+    """A (samples,) or (2, samples) estimate against its reference at 44.1 kHz or more."""
+
+    mrstft: float  # FFT 512-4096, of the channels' mean
+    lsd_active: float  # dB, of the channels' mean
+    lsd_high: float  # dB, 11-20 kHz, of the channels' mean
+    level_error_db: float  # RMS of the channels' mean
+    side_to_mid_diff_db: float  # estimate minus reference
+    correlation_diff: float  # estimate minus reference
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def full_band_distance(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> FullBandDistance:
+    """Both at `sample_rate`, mono (samples,) or (channels, samples); cropped to the shorter."""
+    n = min(reference.shape[-1], estimate.shape[-1])
+    reference, estimate = reference[..., :n].cpu().float(), estimate[..., :n].cpu().float()
+    mono = lambda x: x.mean(dim=0) if x.dim() == 2 else x  # noqa: E731
+    ref, est = mono(reference), mono(estimate)
+    convergence, log_magnitude = spectral_distances(ref, est, FULL_BAND_MR_SIZES)
+    image_ref, image_est = stereo_image(reference), stereo_image(estimate)
+    return FullBandDistance(convergence + log_magnitude, lsd_active(ref, est), lsd_high(ref, est, sample_rate),
+                            rms_db(est) - rms_db(ref), image_est.side_to_mid_db - image_ref.side_to_mid_db,
+                            image_est.correlation - image_ref.correlation)

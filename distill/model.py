@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from distill import DistillError
-from distill.audio import LOG_MEL_FLOOR
+from distill.audio import LOG_MEL_FLOOR, AudioSettings
 
 # The log-variance the encoder starts from: a posterior std of e^-3 ≈ 0.05, so the sampling
 # noise does not drown the latents while the encoder is still learning to use them.
@@ -37,7 +37,7 @@ class ModelConfig:
     """Architecture of a ConvVAE. Every layer is built in `__init__` from this alone, so a
     state dict always loads into a fresh model made from the same config."""
 
-    n_mels: int = 80
+    n_mels: int = AudioSettings().n_mels  # feature rows: a stereo model has twice the mel bands (mid, side)
     segment_frames: int = 64  # length of a training window; inference takes any length
     channels: tuple[int, ...] = (64, 128, 128)  # per time resolution: full, /2, /4, ...
     latent_dim: int = 48  # channels of the latent sequence (a 6.7x smaller code than the mels)

@@ -51,7 +51,7 @@ from distill.model import ConvVAE, ModelConfig
 from distill.workspace import Workspace, atomic_path, sanitize_filename
 
 FORMAT = "distillgan_model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: full band (44.1 kHz, 128 mels to Nyquist) and stereo; 2 was 22,050 Hz mono
 SUFFIX = ".distillgan"
 # The `.distill` files of Distill's first generation (another format altogether).
 V1_FORMAT = "distill_model"
@@ -249,9 +249,9 @@ def load_model_file(path: str | Path, mmap: bool = False) -> ModelFile:
         settings = AudioSettings.from_dict(raw["audio_settings"])
     except (TypeError, ValueError, DistillError) as exc:
         raise DistillError(f"{path.name} is damaged: bad architecture or audio settings ({exc})") from None
-    if settings.n_mels != config.n_mels:
-        raise DistillError(f"{path.name} is damaged: audio settings ({settings.n_mels} mels) do not match "
-                           f"the model ({config.n_mels} mels)")
+    if settings.feature_rows != config.n_mels:
+        raise DistillError(f"{path.name} is damaged: audio settings ({settings.n_mels} mels × {settings.channels} "
+                           f"channels) do not match the model ({config.n_mels} feature rows)")
     return ModelFile(path=path, model_config=config, audio_settings=settings, state=raw["model_state"],
                      analysis=raw["analysis"], metadata=raw["metadata"], vocoder=raw["vocoder"],
                      format_version=version)

@@ -3,7 +3,8 @@
 Each sound is trimmed (from its onset to where it has died away under -60 dB of its peak),
 faded at both ends, and set to the loudness of the model's dataset (its clips' median, in
 LUFS) — never peak-normalised one by one, so a soft sound stays soft beside a loud one only
-as much as the clips are. Files are 24-bit WAV, named to sort (`001-…`), and `pack.json`
+as much as the clips are, under a true-peak ceiling of -1 dBTP. Files are 24-bit WAV by default (16/24-bit
+or 32-bit float WAV, 16/24-bit FLAC; 44.1 or 48 kHz), named to sort (`001-…`), and `pack.json`
 holds, per file, the model, the `SoundSpec` (mode, seed, settings) and what was done to it
 (trim, gain), so `regenerate` makes any sound again, sample for sample.
 """
@@ -25,14 +26,15 @@ from typing import Any
 import numpy as np
 
 from distill import DistillError, __version__
-from distill.audio import levels, loudness_lufs, sound_end, write_wav
+from distill.audio import OutputFormat, levels, loudness_lufs, resample, sound_end, true_peak_dbtp, write_sound
 from distill.generate import SoundSpec, Studio, batch_specs, file_name, open_studio
 from distill.workspace import Workspace, atomic_write_json, file_sha256, sanitize_filename, unique_path
 
-BITS = 24
 TAIL_DB = -60.0  # a sound ends where it stays this far under its peak
 FADE_SECONDS = 0.01  # the end fade after the trim (the start is the sound's onset: 2 ms)
-PEAK_LIMIT_DB = -0.3  # a loudness gain never pushes a peak above this; pack.json says when it held back
+# A loudness gain never pushes the true peak (4× oversampled) above this: the ceiling mastering
+# and streaming ask for, so a lossy encode or a DAC does not clip. pack.json says when it held back.
+TRUE_PEAK_CEILING_DBTP = -1.0
 PACK_FILE = "pack.json"
 
 
@@ -40,7 +42,11 @@ PACK_FILE = "pack.json"
 class PackResult:
     folder: Path
     zip_path: Path
-    files: list[dict[str, Any]]  # pack.json's entries
+    manifest: dict[str, Any]  # pack.json
+
+    @property
+    def files(self) -> list[dict[str, Any]]:  # pack.json's entries
+        return self.manifest["files"]
 
 
 def packs_dir(ws: Workspace) -> Path:
@@ -54,36 +60,45 @@ def trim_tail(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     if last == 0:
         return wave
     fade = round(FADE_SECONDS * sample_rate)
-    end = min(wave.shape[0], last + fade)
-    out = wave[:end].copy()
-    fade = min(fade, out.shape[0] // 2)
+    end = min(wave.shape[-1], last + fade)
+    out = wave[..., :end].copy()
+    fade = min(fade, out.shape[-1] // 2)
     if fade:
-        out[-fade:] *= (0.5 + 0.5 * np.cos(np.pi * np.arange(fade) / fade)).astype(np.float32)
+        out[..., -fade:] *= (0.5 + 0.5 * np.cos(np.pi * np.arange(fade) / fade)).astype(np.float32)
     return out
 
 
 def loudness_gain_db(wave: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[float, float, bool]:
-    """(gain in dB that brings `wave` to `target_lufs`, held back so its peak stays at or
-    under PEAK_LIMIT_DB; its loudness before; whether the peak held it back)."""
+    """(gain in dB that brings `wave` to `target_lufs`, held back so its true peak stays at or
+    under TRUE_PEAK_CEILING_DBTP; its loudness before; whether the peak held it back)."""
     import torch
 
     before = loudness_lufs(torch.from_numpy(wave), sample_rate)
     if not math.isfinite(before):
         return 0.0, before, False
     gain = target_lufs - before
-    peak = levels(wave)[0]
-    limited = peak + gain > PEAK_LIMIT_DB
-    return (PEAK_LIMIT_DB - peak if limited else gain), before, limited
+    peak = true_peak_dbtp(wave, sample_rate)
+    limited = peak + gain > TRUE_PEAK_CEILING_DBTP
+    return (TRUE_PEAK_CEILING_DBTP - peak if limited else gain), before, limited
 
 
-def finish(wave: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[np.ndarray, dict[str, Any]]:
-    """A rendered sound as it goes into a pack, and what was done to it."""
+def finish(wave: np.ndarray, sample_rate: int, target_lufs: float,
+           out_rate: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """A rendered sound as it goes into a pack (trimmed, at `out_rate`, loudness-matched), and
+    what was done to it. The level is measured at the rate the file is written at."""
+    import torch
+
     trimmed = trim_tail(wave, sample_rate)
-    gain_db, before, limited = loudness_gain_db(trimmed, sample_rate, target_lufs)
-    gain_db = round(gain_db, 4)  # as pack.json stores it, so `regenerate` applies the same gain
+    rate = out_rate or sample_rate
+    if rate != sample_rate:
+        trimmed = resample(torch.from_numpy(np.ascontiguousarray(trimmed)), sample_rate, rate).numpy()
+    gain_db, before, limited = loudness_gain_db(trimmed, rate, target_lufs)
+    gain_db = math.floor(gain_db * 1e4) / 1e4  # as pack.json stores it (rounded down: never over the ceiling)
     out = (trimmed * np.float32(10 ** (gain_db / 20))).astype(np.float32)
-    return out, {"samples": int(out.shape[0]), "gain_db": gain_db, "loudness_before_lufs": _num(before),
-                 "peak_limited": limited, "peak_dbfs": _num(levels(out)[0])}
+    after = loudness_lufs(torch.from_numpy(out), rate)
+    return out, {"samples": int(out.shape[-1]), "gain_db": gain_db, "loudness_before_lufs": _num(before),
+                 "loudness_lufs": _num(after), "peak_limited": limited, "peak_dbfs": _num(levels(out)[0]),
+                 "true_peak_dbtp": _num(true_peak_dbtp(out, rate))}
 
 
 def _num(value: float) -> float | None:
@@ -94,11 +109,14 @@ def make_pack(ws: Workspace, model: str | Path, n: int = 12, seed: int | None = 
               duration: float | None = None, temperature: float = 1.0, like: str | None = None,
               morph_ends: tuple[str, str] | None = None, offsets: dict[int, float] | None = None,
               griffin_lim: bool = False, out_dir: str | Path | None = None, name: str | None = None,
-              device: str = "auto", progress=None) -> PackResult:
+              device: str = "auto", progress=None, fmt: OutputFormat = OutputFormat(),
+              loudness_lufs_target: float | None = None) -> PackResult:
     """Render `n` sounds (see `distill.generate.batch_specs` for the modes) into
     `<out_dir or workspace/packs>/<name>/` and `<name>.zip` beside it. The folder is built
     under a temporary name and renamed when complete: a failure leaves nothing half-made.
-    `progress(done, total)` is called after each sound."""
+    `progress(done, total)` is called after each sound. Each sound is written in `fmt` (default
+    24-bit WAV at the model's rate), loudness-matched to `loudness_lufs_target` (default: the
+    training clips' median loudness) under a true-peak ceiling of -1 dBTP."""
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
     specs = batch_specs(n, seed, mode, duration, temperature, like, morph_ends, offsets)
     studio = open_studio(ws, model, griffin_lim, device)
@@ -108,31 +126,35 @@ def make_pack(ws: Workspace, model: str | Path, n: int = 12, seed: int | None = 
     folder = unique_path(parent, sanitize_filename(name or f"{model_name}-{mode}-seed{seed}", "pack"))
     building = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
     try:
-        entries = _render_all(studio, specs, building, progress)
-        atomic_write_json(building / PACK_FILE, _manifest(studio, specs[0], seed, n, entries))
+        target = studio.bank.loudness_lufs if loudness_lufs_target is None else float(loudness_lufs_target)
+        entries = _render_all(studio, specs, building, progress, fmt, target)
+        manifest = _manifest(studio, specs[0], seed, n, entries, fmt, target)
+        atomic_write_json(building / PACK_FILE, manifest)
         os.replace(building, folder)
     finally:
         shutil.rmtree(building, ignore_errors=True)
     zip_path = _zip(folder)
-    return PackResult(folder, zip_path, entries)
+    return PackResult(folder, zip_path, manifest)
 
 
-def _render_all(studio: Studio, specs: list[SoundSpec], folder: Path, progress) -> list[dict[str, Any]]:
-    rate, target = studio.settings.sample_rate, studio.bank.loudness_lufs
+def _render_all(studio: Studio, specs: list[SoundSpec], folder: Path, progress, fmt: OutputFormat,
+                target: float) -> list[dict[str, Any]]:
+    rate = fmt.rate(studio.settings.sample_rate)
     entries = []
     for i, spec in enumerate(specs):
         wave, _, recipe = studio.render(spec)
-        out, done = finish(wave, rate, target)
-        path = folder / file_name(studio.opened.path.stem, spec, index=i + 1)
-        write_wav(path, out, rate, bits=BITS, normalize=False)
+        out, done = finish(wave, studio.settings.sample_rate, target, rate)
+        path = write_sound(folder / file_name(studio.opened.path.stem, spec, index=i + 1), out, rate,
+                           OutputFormat(fmt.container, fmt.bits))  # already at its rate
         entries.append({"file": path.name, "spec": spec.to_dict(), "made_of": recipe.describe(),
-                        "seconds": round(out.shape[0] / rate, 3), **done})
+                        "seconds": round(out.shape[-1] / rate, 3), **done})
         if progress:
             progress(i + 1, len(specs))
     return entries
 
 
-def _manifest(studio: Studio, first: SoundSpec, seed: int, n: int, entries: list[dict[str, Any]]) -> dict[str, Any]:
+def _manifest(studio: Studio, first: SoundSpec, seed: int, n: int, entries: list[dict[str, Any]],
+              fmt: OutputFormat, target: float) -> dict[str, Any]:
     meta = studio.file.metadata
     return {
         "distill_version": __version__,
@@ -143,9 +165,14 @@ def _manifest(studio: Studio, first: SoundSpec, seed: int, n: int, entries: list
                      "duration": first.duration, "like": first.like,
                      "morph": list(first.morph) if first.morph else None,
                      "offsets": {str(k): v for k, v in first.offsets.items()}},
-        "sample_rate": studio.settings.sample_rate,
-        "bits": BITS,
-        "loudness_target_lufs": round(studio.bank.loudness_lufs, 3),
+        "sample_rate": fmt.rate(studio.settings.sample_rate),
+        "channels": studio.settings.channels,
+        "bits": fmt.bits,
+        "format": fmt.to_dict(studio.settings.sample_rate),
+        "model_sample_rate": studio.settings.sample_rate,
+        "loudness_target_lufs": round(target, 3),
+        "loudness": "ITU-R BS.1770 integrated loudness, matched per sound; true peak 4x oversampled",
+        "true_peak_ceiling_dbtp": TRUE_PEAK_CEILING_DBTP,
         "files": entries,
     }
 
@@ -180,5 +207,10 @@ def regenerate(ws: Workspace, pack_json: str | Path, file: str, model: str | Pat
         raise DistillError(f"{studio.opened.path.name} is not the model file this pack was made with "
                            "(its contents differ), so it would make other sounds")
     wave, _, _ = studio.render(SoundSpec.from_dict(entry["spec"]))
+    rate = int(manifest.get("sample_rate", studio.settings.sample_rate))
     trimmed = trim_tail(wave, studio.settings.sample_rate)
-    return (trimmed * np.float32(10 ** (entry["gain_db"] / 20))).astype(np.float32), studio.settings.sample_rate
+    if rate != studio.settings.sample_rate:
+        import torch
+
+        trimmed = resample(torch.from_numpy(np.ascontiguousarray(trimmed)), studio.settings.sample_rate, rate).numpy()
+    return (trimmed * np.float32(10 ** (entry["gain_db"] / 20))).astype(np.float32), rate

@@ -21,7 +21,8 @@ from typing import Any
 from distill import DistillError
 from distill.jobs import (STOP_REQUEST_FILE, BackgroundJob, Cancelled, Failed, Finished, read_stop_request,
                           write_stop_request)
-from distill.train import WorkspaceLock, current_job, get_experiment, resolve_experiment
+from distill.experiments import WorkspaceLock, get_experiment, resolve_experiment
+from distill.train import current_job
 from distill.workspace import Workspace
 
 

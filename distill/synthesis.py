@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from distill import DistillError
 from distill.audio import AudioSettings, griffin_lim
+from distill.stereo import left_right, side_from_mid
 from distill.vocoder.network import Vocoder, load_vocoder
 from distill.vocoder.shipped import shipped_slot, why_not_pretrained
 
@@ -37,7 +38,9 @@ class HasVocoderSlot(Protocol):
 
 
 class Synthesizer:
-    """(n_mels, frames) log-mel → (samples,) float32 waveform on the CPU.
+    """(feature_rows, frames) features → a float32 waveform on the CPU: (samples,) for a mono
+    model, (2, samples) left/right for a stereo one (the mid voiced, the side made from it by
+    `distill.stereo.side_from_mid`).
 
     Decodes with the vocoder in `vocoder_slot` (a model file's slot); without one, with the
     shipped pretrained vocoder when it suits `settings` (and its weights are installed: else
@@ -58,7 +61,7 @@ class Synthesizer:
         elif vocoder_slot is not None:
             self._slot, self.kind = vocoder_slot, VOCODER
         else:
-            self.fallback = why_not_pretrained(settings)
+            self.fallback = why_not_pretrained(settings.mono)
             self._slot = None if self.fallback else shipped_slot()
             self.kind = GRIFFIN_LIM if self._slot is None else PRETRAINED
         self._vocoder: Vocoder | None = None
@@ -71,15 +74,22 @@ class Synthesizer:
         return cls(model_file.audio_settings, model_file.vocoder, device, griffin_lim)
 
     def __call__(self, log_mel: torch.Tensor) -> torch.Tensor:
-        if log_mel.dim() != 2 or log_mel.shape[0] != self.settings.n_mels:
-            raise DistillError(f"synthesis takes one (n_mels={self.settings.n_mels}, frames) log-mel, "
+        """(feature_rows, frames) features → (samples,) mono or (2, samples) left/right."""
+        rows, n_mels = self.settings.feature_rows, self.settings.n_mels
+        if log_mel.dim() != 2 or log_mel.shape[0] != rows:
+            raise DistillError(f"synthesis takes one ({rows} feature rows, frames) log-mel, "
                                f"got shape {tuple(log_mel.shape)}")
         mel = log_mel.detach().to(device=self.device, dtype=torch.float32)
-        if self._slot is None:
-            wave = griffin_lim(mel, self.settings)
-        else:
-            wave = self._loaded().synthesize(mel, clamp=False)
+        wave = self._voice(mel[:n_mels])
+        if self.settings.channels == 2:
+            wave = left_right(wave, side_from_mid(wave, mel[n_mels:], self.settings))
         return torch.nan_to_num(wave.float().cpu(), nan=0.0, posinf=0.0, neginf=0.0)
+
+    def _voice(self, mel: torch.Tensor) -> torch.Tensor:
+        """One channel's (the mid's) log-mel → audio."""
+        if self._slot is None:
+            return griffin_lim(mel, self.settings)
+        return self._loaded().synthesize(mel, clamp=False)
 
     def load(self) -> "Synthesizer":
         """Load the vocoder now (else the first call does): a damaged or mismatched slot is
@@ -92,7 +102,7 @@ class Synthesizer:
         if self._vocoder is None:
             # `settings`: a vocoder made for other mel settings is refused, not fed a scaling
             # it never learned (it would sound broken).
-            self._vocoder = load_vocoder(self._slot, self.device, settings=self.settings)
+            self._vocoder = load_vocoder(self._slot, self.device, settings=self.settings.mono)
         return self._vocoder
 
 

@@ -1,4 +1,5 @@
-"""Training: `TrainConfig`, and `TrainingJob`, which trains a ConvVAE on a background thread.
+"""Training: `TrainingJob`, which trains a ConvVAE on a background thread (its settings are
+`distill.train_config.TrainConfig`; the experiments it makes, `distill.experiments`).
 
 A job publishes events (see `distill.jobs`), writes a checkpoint after every epoch, previews
 every `preview_every` epochs, and one line per epoch to metrics.jsonl. `cancel()` finishes
@@ -13,169 +14,36 @@ the curve is comparable from the first epoch to the last.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import math
 import os
 import random
-import re
 import shutil
 import time
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, fields, replace
-from datetime import datetime
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from distill import DistillError
 from distill.audio import LOG_MEL_FLOOR, AudioSettings, read_audio, resolve_device
-from distill.checkpoints import (CheckpointInfo, CheckpointWriter, Retention, append_metrics, checkpoint_summary,
+from distill.checkpoints import (CheckpointInfo, CheckpointWriter, append_metrics, checkpoint_summary,
                                  list_checkpoints, load_checkpoint, now_iso, read_experiment, read_metrics,
                                  serialise_checkpoint, truncate_metrics, write_checkpoint, write_experiment)
-from distill.data import TrainingData, clip_path, load_dataset, prepare_training_data, split_clips, trim_onset
-from distill.jobs import (RESUMABLE, STOP_REQUEST_FILE, STOPPED, BackgroundJob, Cancelled, CheckpointWritten,
-                          EpochFinished, Finished, PreviewWritten, Started, Warning, status_word)
-from distill.model import ConvVAE, KLSchedule, ModelConfig, preset, vae_loss
+from distill.datasets import clip_path, load_dataset
+from distill.features import trim_onset
+from distill.segments import TrainingData, dataset_settings, prepare_training_data, split_clips
+from distill.jobs import (STOP_REQUEST_FILE, STOPPED, BackgroundJob, Cancelled, CheckpointWritten,
+                          EpochFinished, Finished, PreviewWritten, Started, Warning)
+from distill.experiments import WorkspaceLock, new_experiment_id, get_experiment
+from distill.model import ConvVAE, ModelConfig, vae_loss
 from distill.previews import PreviewItem, write_previews
-from distill.workspace import Workspace, sanitize_filename
+from distill.train_config import TrainConfig
+from distill.workspace import Workspace
 
-_KL = KLSchedule()
-# Training clips the previews' random sounds are made from (encoded whole at each preview: few is cheap).
 PREVIEW_SOURCE_CLIPS = 16
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a training run is made of. These defaults are the only ones: the CLI and
-    the UI read them from here."""
-
-    dataset: str
-    name: str | None = None  # the experiment's display name; defaults to the dataset's
-    preset: str = "default"  # "tiny" (tests, quick looks) or "default"
-    epochs: int = 13  # the default preset on 32 clips of ~2 s: ~80 s on 2 CPU cores
-    batch_size: int = 16
-    # Low, because training starts from the PCA of the data (`ConvVAE.fit_linear_path`), not
-    # from noise: 1e-3 first undoes much of that start (measured: worse after 800 steps).
-    learning_rate: float = 3e-4
-    lr_decay: float = 0.98  # per epoch (ExponentialLR): needs no total, so a run can be extended
-    latent_dim: int | None = None  # None: the preset's
-    beta: float = _KL.beta
-    kl_warmup_epochs: int = _KL.warmup_epochs
-    free_bits: float = _KL.free_bits
-    val_fraction: float = 0.15
-    preview_every: int = 5  # 0: no previews
-    preview_samples: int = 2
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    keep_recent: int = 3  # checkpoints kept: the newest N (0 keeps all) ...
-    keep_best: int = 1  # ... plus the best N by validation loss
-    grad_clip: float = 5.0
-    gain_augment_db: float = 10.0  # each training segment is played up to ± this much louder or softer
-    # Each training clip is also played at these speeds (pitch and length change together,
-    # -4.7 to +4.5 semitones; measured on dev-pitched, 0.84–1.18 left held-out notes 2 dB quiet);
-    # computed once and cached. () turns it off.
-    speed_augment: tuple[float, ...] = (0.76, 0.88, 1.14, 1.3)
-    spectral_weight: float = 2.0  # of the linear-magnitude terms (convergence, envelope) beside log-mel L1
-
-    def __post_init__(self) -> None:
-        preset(self.preset)
-        checks = [
-            (self.epochs >= 1, "epochs must be at least 1"),
-            (self.batch_size >= 1, "batch size must be at least 1"),
-            (self.learning_rate > 0, "learning rate must be positive"),
-            (0 < self.lr_decay <= 1, "lr_decay must be in (0, 1]"),
-            (self.latent_dim is None or self.latent_dim >= 1, "latent size must be at least 1"),
-            (self.beta >= 0 and self.free_bits >= 0, "beta and free bits cannot be negative"),
-            (0 < self.val_fraction < 1, "validation fraction must be between 0 and 1"),
-            (self.preview_every >= 0 and self.preview_samples >= 0, "preview settings cannot be negative"),
-            (self.device in ("auto", "cpu", "cuda"), f"unknown device {self.device!r}: use auto, cpu or cuda"),
-            (all(0.25 <= float(v) <= 4.0 for v in self.speed_augment), "augmentation speeds must lie in [0.25, 4]"),
-            (self.spectral_weight >= 0 and self.gain_augment_db >= 0, "weights cannot be negative"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise DistillError(message)
-        Retention(self.keep_recent, self.keep_best)
-
-    def to_dict(self) -> dict[str, Any]:
-        values = asdict(self)
-        values["speed_augment"] = list(self.speed_augment)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        known = {k: v for k, v in values.items() if k in names}
-        if "speed_augment" in known:
-            known["speed_augment"] = tuple(float(v) for v in known["speed_augment"])
-        return cls(**known)
-
-    def model_config(self) -> ModelConfig:
-        base = preset(self.preset)
-        return replace(base, latent_dim=self.latent_dim) if self.latent_dim else base
-
-    @property
-    def kl_schedule(self) -> KLSchedule:
-        return KLSchedule(self.beta, self.kl_warmup_epochs, self.free_bits)
-
-    @property
-    def retention(self) -> Retention:
-        return Retention(self.keep_recent, self.keep_best)
-
-
-# -- one trainer per workspace -------------------------------------------------------------
-
-class WorkspaceLock:
-    """An exclusive `flock` on `<workspace>/training.lock`, held while a job trains. The
-    kernel drops it when the process dies (even by kill -9), which is how a `running`
-    experiment with no live trainer is recognised as interrupted."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self, experiment_id: str) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            holder = self.holder(self.path) or {}
-            raise DistillError(f"a training is already running in this workspace (experiment "
-                               f"{holder.get('experiment_id', '?')}, process {holder.get('pid', '?')}); "
-                               "stop it or wait for it to finish") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"experiment_id": experiment_id, "pid": os.getpid(), "since": now_iso()}).encode())
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    @staticmethod
-    def holder(path: Path) -> dict[str, Any] | None:
-        """Who trains now, or None when nobody does."""
-        if not path.exists():
-            return None
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                try:
-                    return json.loads(os.pread(fd, 4096, 0) or b"{}")
-                except ValueError:
-                    return {}
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        finally:
-            os.close(fd)
 
 
 _jobs: dict[Path, "TrainingJob"] = {}
@@ -186,126 +54,18 @@ def current_job(ws: Workspace) -> "TrainingJob | None":
     return _jobs.get(ws.root)
 
 
-# -- experiments ---------------------------------------------------------------------------
-
-def _new_experiment_id(ws: Workspace, name: str) -> str:
-    stem = re.sub(r"[^\w.-]+", "-", sanitize_filename(name, "experiment")).strip("-") or "experiment"
-    base = f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
-    candidate, counter = base, 2
-    while ws.experiment_dir(candidate).exists():
-        candidate, counter = f"{base}-{counter}", counter + 1
-    return candidate
-
-
-def experiment_status(ws: Workspace, record: dict[str, Any]) -> str:
-    """The stored status in today's words, except that `running` with no live trainer reads
-    `interrupted`."""
-    status = status_word(record.get("status", "unknown"))
-    if status == "running":
-        holder = WorkspaceLock.holder(ws.lock_path)
-        if not holder or holder.get("experiment_id") != record.get("id"):
-            return "interrupted"
-    return status
-
-
-def list_experiments(ws: Workspace) -> list[dict[str, Any]]:
-    """Every experiment record, newest first, with its live status."""
-    records = []
-    for folder in ws.experiments_dir.iterdir():
-        if (folder / "experiment.json").exists():
-            try:
-                record = read_experiment(folder)
-            except DistillError:
-                continue
-            records.append({**record, "status": experiment_status(ws, record)})
-    return sorted(records, key=lambda r: r.get("created", ""), reverse=True)
-
-
-@dataclass(frozen=True)
-class ExperimentMatch:
-    """What `resolve_experiment` found: the record, and (when a name was taken by several
-    experiments) a sentence saying which one was picked and why."""
-
-    record: dict[str, Any]
-    note: str | None = None
-
-    @property
-    def id(self) -> str:
-        return self.record["id"]
-
-
-def resolve_experiment(ws: Workspace, reference: str) -> ExperimentMatch:
-    """The experiment `reference` means, tried in this order: its id; its name, when exactly
-    one experiment has it; a name taken several times: the newest one still running or
-    resumable (said in `note`); a prefix of exactly one id. Anything else (no match, or
-    several with no way to choose) is a DistillError naming the candidates."""
-    folder = ws.experiment_dir(reference)
-    if (folder / "experiment.json").exists():
-        record = read_experiment(folder)
-        return ExperimentMatch({**record, "status": experiment_status(ws, record)})
-    experiments = list_experiments(ws)  # newest first
-    named = [r for r in experiments if r.get("name") == reference]
-    if len(named) == 1:
-        return ExperimentMatch(named[0])
-    if named:
-        return _newest_open(reference, named)
-    prefixed = [r for r in experiments if r["id"].startswith(reference)]
-    if len(prefixed) == 1:
-        return ExperimentMatch(prefixed[0])
-    if prefixed:
-        raise DistillError(f"{reference!r} starts {len(prefixed)} experiment ids; use one of: "
-                           + _candidates(prefixed))
-    known = ", ".join(r["id"] for r in experiments[:10]) or "none yet"
-    raise DistillError(f"no experiment {reference!r} (have: {known})")
-
-
-def _newest_open(name: str, named: list[dict[str, Any]]) -> ExperimentMatch:
-    """Of several experiments called `name` (newest first), the newest one a person would
-    mean to continue: running, or stopped, failed or interrupted."""
-    open_ones = [r for r in named if r["status"] in ("running", *RESUMABLE)]
-    if not open_ones:
-        raise DistillError(f"{len(named)} experiments are named {name!r} and none is running or resumable; "
-                           "use an id: " + _candidates(named))
-    chosen = open_ones[0]
-    return ExperimentMatch(chosen, note=f"{len(named)} experiments are named {name!r}: using {chosen['id']}, "
-                                        f"the newest {chosen['status']} one")
-
-
-def _candidates(records: list[dict[str, Any]]) -> str:
-    return ", ".join(f"{r['id']} ({r['status']})" for r in records)
-
-
-def get_experiment(ws: Workspace, experiment: str) -> dict[str, Any]:
-    """The record (with its live status) of the experiment `experiment` means: an id, a name
-    or an id prefix (see `resolve_experiment`)."""
-    return resolve_experiment(ws, experiment).record
-
-
-def experiments_table(ws: Workspace) -> pd.DataFrame:
-    rows = [{
-        "id": r["id"], "name": r.get("name"), "dataset": r.get("dataset"), "status": r["status"],
-        "epoch": r.get("epoch", 0), "epochs": r.get("config", {}).get("epochs"),
-        "best val loss": (r.get("best_metric") or {}).get("val_loss"),
-        "best": ((r.get("checkpoints") or {}).get("best") or {}).get("epoch"),
-        "checkpoints (MB)": r.get("checkpoint_total_mb", 0.0), "updated": r.get("updated", ""),
-    } for r in list_experiments(ws)]
-    columns = ["id", "name", "dataset", "status", "epoch", "epochs", "best val loss", "best", "checkpoints (MB)",
-               "updated"]
-    return pd.DataFrame(rows, columns=columns)
-
-
 # -- disk space ----------------------------------------------------------------------------
 
 def estimate_disk_need(config: TrainConfig, settings: AudioSettings, epochs_left: int) -> dict[str, int]:
     """Bytes this run's checkpoints and previews will take at most."""
     model_config = config.model_config()
-    params = sum(p.numel() for p in ConvVAE(replace(model_config, n_mels=settings.n_mels)).parameters())
+    params = sum(p.numel() for p in ConvVAE(replace(model_config, n_mels=settings.feature_rows)).parameters())
     checkpoint = params * 4 * 3 + 256_000  # weights + Adam's two moments + the rest
     kept = epochs_left if config.keep_recent == 0 else min(epochs_left, config.keep_recent + config.keep_best)
     checkpoints = checkpoint * (kept + 1)  # + the one being written beside the old ones
     # Samples last one training window; reconstruction pairs are whole clips (say up to 10 s).
     sample_seconds = settings.frames_to_seconds(model_config.segment_frames)
-    per_preview = sum(n * (int(seconds * settings.sample_rate) * 2 + 44)
+    per_preview = sum(n * (int(seconds * settings.sample_rate) * 2 * settings.channels + 44)
                       for n, seconds in ((config.preview_samples, sample_seconds), (4, 10.0)))
     n_previews = epochs_left // config.preview_every + 1 if config.preview_every else 0
     return {"checkpoints": checkpoints, "previews": per_preview * n_previews,
@@ -478,7 +238,7 @@ class TrainingJob(BackgroundJob):
         """The dataset's segments, and the model config: fitted to the features' scale on a new
         run, the checkpoint's own on a resume (which refuses a changed dataset)."""
         config, state = self.config, self.resume_state
-        settings = AudioSettings.from_dict(state["audio_settings"]) if state else AudioSettings()
+        settings = AudioSettings.from_dict(state["audio_settings"]) if state else dataset_settings(self.ws, config.dataset)
         model_config = ModelConfig.from_dict(state["model_config"]) if state else config.model_config()
         data = prepare_training_data(self.ws, config.dataset, settings, model_config.segment_frames,
                                      config.val_fraction, config.seed, config.speed_augment)
@@ -489,7 +249,7 @@ class TrainingJob(BackgroundJob):
                                    "start a new training instead")
             return data, settings, model_config
         feats = data.train
-        model_config = replace(model_config, n_mels=settings.n_mels).with_feature_stats(
+        model_config = replace(model_config, n_mels=settings.feature_rows).with_feature_stats(
             feats.mean().item(), feats.std().item(), feats.max().item() + 1.0)
         return data, settings, model_config
 
@@ -579,7 +339,7 @@ class TrainingJob(BackgroundJob):
         for clip in data.val_clips[:2]:
             try:
                 items.append(PreviewItem(clip, read_audio(clip_path(self.ws, self.config.dataset, clip),
-                                                          settings.sample_rate)))
+                                                          settings.sample_rate, settings.channels)))
             except Exception as exc:  # noqa: BLE001
                 self.publish(Warning(message=f"no reconstruction preview for {clip}: {exc}"))
         return items
@@ -623,7 +383,7 @@ def start_training(ws: Workspace, config: TrainConfig) -> TrainingJob:
                 config.seed)
     resolve_device(config.device)
     name = config.name or config.dataset
-    experiment_id = _new_experiment_id(ws, name)
+    experiment_id = new_experiment_id(ws, name)
     folder = ws.experiment_dir(experiment_id)
     folder.mkdir(parents=True)
     write_experiment(folder, {"id": experiment_id, "name": name, "dataset": config.dataset,
@@ -631,7 +391,7 @@ def start_training(ws: Workspace, config: TrainConfig) -> TrainingJob:
                               "epoch": 0})
     job = TrainingJob(ws, experiment_id, replace(config, name=name))
     try:
-        return _launch(ws, job, AudioSettings(), config.epochs)
+        return _launch(ws, job, dataset_settings(ws, config.dataset), config.epochs)
     except DistillError:
         shutil.rmtree(folder, ignore_errors=True)  # nothing happened yet: leave no empty experiment
         raise
@@ -681,5 +441,5 @@ def resume_training(ws: Workspace, experiment_id: str, epochs: int | None = None
             raise DistillError(f"cannot resume {experiment_id}: its checkpoints are gone")
         job.publish(Warning(message="no checkpoint was written yet: starting this experiment from epoch 1"))
     write_experiment(folder, {**record, "config": config.to_dict()})
-    settings = AudioSettings.from_dict(state["audio_settings"]) if state else AudioSettings()
+    settings = AudioSettings.from_dict(state["audio_settings"]) if state else dataset_settings(ws, config.dataset)
     return _launch(ws, job, settings, config.epochs - done)

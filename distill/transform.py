@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from distill import DistillError
-from distill.audio import MAX_SECONDS, AudioSettings, levels, log_mel, read_audio, write_wav
+from distill.audio import MAX_SECONDS, AudioSettings, OutputFormat, features, levels, read_audio, write_sound
 from distill.clips import check_clip
 from distill.model import ConvVAE
 from distill.modelfile import open_model
@@ -77,17 +77,19 @@ class TransformResult:
 
 def transform_wave(model: ConvVAE, wave: torch.Tensor, settings: AudioSettings,
                    synthesize: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """(samples,) audio at `settings.sample_rate` → (samples,) audio: the same clip through
-    the model's latent and back, at the level the model produced (no normalisation).
-    `synthesize` turns an (n_mels, frames) log-mel into audio (a `distill.synthesis.Synthesizer`)."""
-    if wave.dim() != 1 or wave.shape[0] == 0:
-        raise DistillError(f"transform takes a non-empty mono waveform (samples,), got shape {tuple(wave.shape)}")
+    """(samples,) or (2, samples) audio at `settings.sample_rate` → audio in the model's channels
+    ((samples,) mono, (2, samples) stereo): the same clip through the model's latent and back,
+    at the level the model produced (no normalisation). `synthesize` turns features into audio
+    (a `distill.synthesis.Synthesizer`)."""
+    if wave.dim() not in (1, 2) or wave.shape[-1] == 0:
+        raise DistillError(f"transform takes a non-empty waveform (samples,) or (channels, samples), "
+                           f"got shape {tuple(wave.shape)}")
     device = next(model.parameters()).device
-    samples = wave.shape[0]
+    samples = wave.shape[-1]
     # The centred STFT reflects half a window at each end; a clip shorter than that (a click)
     # is padded with silence for the analysis and cut back afterwards.
     padded = F.pad(wave.float(), (0, max(0, settings.n_fft - samples)))
-    mel = model.reconstruct(log_mel(padded.to(device), settings))
+    mel = model.reconstruct(features(padded.to(device), settings))
     return fit_length(synthesize(mel).float().cpu(), samples)
 
 
@@ -100,9 +102,9 @@ def output_name(input_path: Path, model_name: str) -> str:
     return wav_name(sanitize_filename(input_path.stem, "clip"), sanitize_filename(model_name, "model"))
 
 
-def read_input(path: str | Path, sample_rate: int) -> torch.Tensor:
+def read_input(path: str | Path, sample_rate: int, channels: int = 1) -> torch.Tensor:
     """An input file checked as the dataset checks its clips (readable, not empty, not silent,
-    finite), at most MAX_SECONDS long, decoded to mono at `sample_rate`. Every refusal is a
+    finite), at most MAX_SECONDS long, decoded at `sample_rate` in `channels` (`read_audio`). Every refusal is a
     DistillError that names the file."""
     path = Path(path)
     if path.is_dir():
@@ -114,7 +116,7 @@ def read_input(path: str | Path, sample_rate: int) -> torch.Tensor:
     if not clip.usable:
         raise DistillError(f"{path.name}: {clip.reason}")
     _refuse_if_too_long(path, clip.duration)
-    return read_audio(path, sample_rate)
+    return read_audio(path, sample_rate, channels)
 
 
 def _declared_seconds(path: Path) -> float:
@@ -142,21 +144,22 @@ def _fit_under_full_scale(wave: torch.Tensor) -> tuple[torch.Tensor, float]:
 
 
 def _transform_file(source: Path, model: ConvVAE, settings: AudioSettings, synthesize: Synthesizer,
-                    folder: Path, model_name: str) -> TransformResult:
-    wave = read_input(source, settings.sample_rate)
+                    folder: Path, model_name: str, fmt: OutputFormat) -> TransformResult:
+    wave = read_input(source, settings.sample_rate, settings.channels)
     out, clipped_db = _fit_under_full_scale(transform_wave(model, wave, settings, synthesize))
-    target = write_wav(unique_path(folder, output_name(source, model_name)), out.numpy(), settings.sample_rate,
-                       normalize=False)
+    name = Path(output_name(source, model_name)).stem + fmt.suffix
+    target = write_sound(unique_path(folder, name), out.numpy(), settings.sample_rate, fmt)
     peak, rms = levels(out)
-    return TransformResult(input=source, path=target, seconds=round(wave.shape[0] / settings.sample_rate, 3),
+    return TransformResult(input=source, path=target, seconds=round(wave.shape[-1] / settings.sample_rate, 3),
                            input_rms_dbfs=levels(wave)[1], output_rms_dbfs=rms, output_peak_dbfs=peak,
                            clipped_db=clipped_db)
 
 
 def transform_files(ws: Workspace, model: str | Path, inputs: Iterable[str | Path], out_dir: str | Path | None = None,
-                    griffin_lim: bool = False, device: str = "auto") -> list[TransformResult]:
-    """Put each input file through `model` (a catalog name or a path) and write one 16-bit WAV
-    per input, `<input stem>-<model>.wav`, to `out_dir` (default
+                    griffin_lim: bool = False, device: str = "auto",
+                    fmt: OutputFormat = OutputFormat("wav", 16)) -> list[TransformResult]:
+    """Put each input file through `model` (a catalog name or a path) and write one file per
+    input in `fmt` (default 16-bit WAV at the model's rate; a stereo model's files are stereo), `<input stem>-<model>.wav`, to `out_dir` (default
     `<workspace>/transformed/<model>/`), in the order given. Anything the dataset reads is
     accepted. A problem with the model or the folder raises; a problem with one input is
     that input's `error`, and the others go on."""
@@ -171,7 +174,7 @@ def transform_files(ws: Workspace, model: str | Path, inputs: Iterable[str | Pat
     results = []
     for source in sources:
         try:
-            results.append(_transform_file(source, vae, model_file.audio_settings, synthesize, folder, path.stem))
+            results.append(_transform_file(source, vae, model_file.audio_settings, synthesize, folder, path.stem, fmt))
         except DistillError as exc:
             results.append(TransformResult(input=source, error=str(exc)))
     return results

@@ -11,12 +11,13 @@ import tempfile
 from pathlib import Path
 
 from distill.catalog import models_table
-from distill.data import create_dataset
+from distill.datasets import create_dataset
 from distill.example_corpus import write_example_corpus
 from distill.export import export_model
 from distill.generate import generate_sounds
 from distill.jobs import EpochFinished, Failed, PreviewWritten
-from distill.train import TrainConfig, start_training
+from distill.train import start_training
+from distill.train_config import TrainConfig
 from distill.transform import transform_files
 from distill.workspace import Workspace
 

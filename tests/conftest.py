@@ -44,11 +44,12 @@ def trained_example(tmp_path_factory, example_corpus):
     """(workspace, experiment id, model file, training clip paths): the tiny preset trained
     on 12 example clips and exported, once per test session (transform and generation
     tests share it; none of them writes into its models)."""
-    from distill.data import create_dataset
+    from distill.datasets import create_dataset
     from distill.export import export_model
     from distill.jobs import Finished
     from distill.modelfile import load_model_file
-    from distill.train import TrainConfig, start_training
+    from distill.train import start_training
+    from distill.train_config import TrainConfig
 
     ws = Workspace.open(tmp_path_factory.mktemp("trained") / "ws")
     clips = example_corpus[:12]

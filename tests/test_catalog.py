@@ -49,7 +49,7 @@ def test_listing_builds_an_index_of_every_model_with_its_metadata(three):
     assert set(entries) == {"Rain on Tin", "gravel", "Birdsong"}
     rain = entries["Rain on Tin"]
     assert (rain.dataset, rain.clips, rain.epochs, rain.val_loss) == ("Rooftops", 7, 40, 0.61)
-    assert rain.sample_rate == 22050 and rain.latent_dim == 8 and rain.vocoder == {"kind": "pretrained"}
+    assert (rain.sample_rate, rain.channels) == (44100, 1) and rain.latent_dim == 8 and rain.vocoder == {"kind": "pretrained"}
     assert rain.size_bytes == (three.models_dir / "Rain on Tin.distillgan").stat().st_size
     index = json.loads(index_path(three).read_text())
     assert index["format"] == "distill_catalog" and len(index["models"]) == 3
@@ -109,9 +109,9 @@ def test_the_vocoder_a_model_decodes_with_is_named():
     assert catalog.vocoder_label(catalog.vocoder_stats(own)) == "fine-tuned · epoch 6/10 · MR-STFT 0.43 vs GL 0.57"
     none = SimpleNamespace(vocoder=None, audio_settings=AudioSettings())
     assert catalog.vocoder_label(catalog.vocoder_stats(none)) == "pretrained"
-    other = SimpleNamespace(vocoder=None, audio_settings=AudioSettings(sample_rate=44100, f_max=22050.0))
+    other = SimpleNamespace(vocoder=None, audio_settings=AudioSettings(sample_rate=22050, f_max=11025.0))
     stats = catalog.vocoder_stats(other)
-    assert catalog.vocoder_label(stats) == "Griffin-Lim" and "sample_rate 44100" in stats["why"]
+    assert catalog.vocoder_label(stats) == "Griffin-Lim" and "sample_rate 22050" in stats["why"]
 
 
 def test_table_shows_the_vocoder_slot(three):
@@ -122,7 +122,7 @@ def test_table_shows_the_vocoder_slot(three):
     assert table.loc["gravel", "Vocoder"] == "pretrained"  # no vocoder of its own: the one Distill ships
     assert table.loc["Birdsong", "Epochs"] == 200 and table.loc["Birdsong", "Val loss"] == pytest.approx(0.4321)
     assert table.loc["gravel", "Dataset"] == "footsteps" and table.loc["gravel", "Clips"] == 7
-    assert table.loc["gravel", "Sample rate"] == 22050 and table.loc["gravel", "Size (MB)"] > 0
+    assert table.loc["gravel", "Audio"] == "44.1 kHz mono" and table.loc["gravel", "Size (MB)"] > 0
     assert len(table.loc["gravel", "Created"]) == 16  # YYYY-MM-DD HH:MM
     details = catalog.model_details(three, "Birdsong")
     assert details["vocoder"]["training"]["epochs"] == 200 and "state" not in details["vocoder"]
@@ -158,6 +158,21 @@ def test_a_format_1_model_is_a_problem_that_says_retrain(three):
         "gravel.distillgan was made by an earlier version of Distill; retrain it")
     with pytest.raises(DistillError, match="earlier version of Distill; retrain it"):
         catalog.import_model(three, three.models_dir / "gravel.distillgan", name="again")
+
+
+def test_a_22khz_mono_model_of_the_previous_format_is_a_problem_that_says_retrain(three):
+    path = three.models_dir / "gravel.distillgan"
+    raw = torch.load(path, weights_only=True)
+    # what Distill wrote before full band: format 2, 22,050 Hz mono, 80 mels to 11,025 Hz
+    raw["format_version"] = 2
+    raw["audio_settings"] = {"sample_rate": 22050, "n_fft": 1024, "hop_length": 256, "n_mels": 80,
+                             "f_min": 0.0, "f_max": 11025.0}
+    torch.save(raw, path)
+    assert names(three) == {"Rain on Tin", "Birdsong"}
+    assert catalog.problems(three)["gravel.distillgan"] == (
+        "gravel.distillgan was made by an earlier version of Distill; retrain it (train on its dataset again "
+        "and save the new model)")
+    assert {e.name for e in list_models(three)} == {"Rain on Tin", "Birdsong"}  # the others are untouched
 
 
 def test_an_index_from_the_previous_build_is_not_trusted(three):

@@ -13,12 +13,13 @@ import soundfile as sf
 import torch
 
 from distill.checkpoints import list_checkpoints, read_metrics
-from distill.data import create_dataset
+from distill.datasets import create_dataset
 from distill.export import export_model
 from distill.generate import generate
 from distill.jobs import Cancelled, EpochFinished, Finished
 from distill.modelfile import load_model_file
-from distill.train import TrainConfig, resume_training, start_training
+from distill.train import resume_training, start_training
+from distill.train_config import TrainConfig
 from distill.transform import transform_files
 from distill.vocoder import load_vocoder, start_vocoder_training, vocoder_preset
 from distill.workspace import Workspace
@@ -69,7 +70,7 @@ def test_train_stop_resume_export_generate_on_cuda(gpu_ws: Workspace, tmp_path: 
 
 
 def example_corpus_clip(ws: Workspace) -> Path:
-    from distill.data import clip_path, load_dataset
+    from distill.datasets import clip_path, load_dataset
 
     return clip_path(ws, "small", load_dataset(ws, "small").usable_clips[0].name)
 

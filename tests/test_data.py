@@ -13,7 +13,7 @@ import torch
 
 from conftest import write_tone
 from distill import DistillError
-from distill import clips, data
+from distill import clips, datasets, features, segments
 from distill.workspace import file_sha256
 from distill.audio import LOG_MEL_FLOOR, AudioSettings
 from distill.example_corpus import example_clip_specs, write_example_corpus
@@ -21,7 +21,7 @@ from distill.example_corpus import example_clip_specs, write_example_corpus
 SETTINGS = AudioSettings()
 
 
-def entry_for(report: data.ImportReport, file_name: str) -> data.ImportEntry:
+def entry_for(report: datasets.ImportReport, file_name: str) -> datasets.ImportEntry:
     return next(e for e in report.entries if Path(e.source).name == file_name)
 
 
@@ -85,13 +85,13 @@ def _nan(path: Path) -> None:
 def test_bad_file_is_rejected_by_name_and_does_not_block_the_good_ones(ws, tmp_path, file_name, make, expected):
     good = make_folder(tmp_path / "in", n=2)
     make(tmp_path / "in" / file_name)
-    report = data.create_dataset(ws, "mixed", [tmp_path / "in"])
+    report = datasets.create_dataset(ws, "mixed", [tmp_path / "in"])
 
     bad = entry_for(report, file_name)
     assert bad.status == "rejected" and expected in bad.reason
     assert file_name in bad.describe() and expected in bad.describe()
     assert sorted(e.kept_as for e in report.kept) == sorted(p.name for p in good)
-    ds = data.load_dataset(ws, "mixed")
+    ds = datasets.load_dataset(ws, "mixed")
     assert not (ds.clips_dir / file_name).exists()
     assert [c.name for c in ds.rejected] == [file_name]
     shown = [c for c in ds.to_dict()["clips"] if c["status"] == "rejected"]
@@ -103,7 +103,7 @@ def test_absurdly_long_file_is_rejected_without_reading_it_whole(ws, tmp_path, m
     write_tone(tmp_path / "in" / "long.wav", seconds=1.0)
     write_tone(tmp_path / "in" / "fine.wav", seconds=0.4)
     write_tone(tmp_path / "in" / "fine2.wav", seconds=0.45, freq=330)
-    report = data.create_dataset(ws, "d", [tmp_path / "in"])
+    report = datasets.create_dataset(ws, "d", [tmp_path / "in"])
     long = entry_for(report, "long.wav")
     assert long.status == "rejected" and long.reason.startswith("too long: 1.0 s (the limit is 0.5 s")
     assert len(report.kept) == 2
@@ -112,21 +112,21 @@ def test_absurdly_long_file_is_rejected_without_reading_it_whole(ws, tmp_path, m
 def test_short_clip_is_kept_with_a_padding_warning_and_trains_as_one_padded_window(ws, tmp_path):
     write_tone(tmp_path / "in" / "blip.wav", seconds=0.1)
     write_tone(tmp_path / "in" / "note.wav", seconds=1.0)
-    report = data.create_dataset(ws, "d", [tmp_path / "in"])
+    report = datasets.create_dataset(ws, "d", [tmp_path / "in"])
     blip = entry_for(report, "blip.wav")
     assert blip.status == "warning" and "padded" in blip.reason and "0.10 s" in blip.reason
     assert any("shorter than one training segment" in w and "blip.wav (0.10 s)" in w
                for w in report.dataset.summary().warnings)
-    mel = data.clip_log_mel(ws, "d", "blip.wav", SETTINGS)
-    windows = data.segment_log_mel(mel, 32, 16)
-    assert windows.shape == (1, 80, 32)
+    mel = features.clip_log_mel(ws, "d", "blip.wav", SETTINGS)
+    windows = segments.segment_log_mel(mel, 32, 16)
+    assert windows.shape == (1, 128, 32)
     assert torch.all(windows[0, :, mel.shape[1]:] == LOG_MEL_FLOOR)
 
 
 def test_a_quiet_clip_is_kept_with_a_warning_that_says_how_quiet(ws, tmp_path):
     write_tone(tmp_path / "in" / "note.wav")
     write_tone(tmp_path / "in" / "whisper.wav", amplitude=10 ** (-70 / 20), subtype="FLOAT")
-    report = data.create_dataset(ws, "d", [tmp_path / "in"])
+    report = datasets.create_dataset(ws, "d", [tmp_path / "in"])
     whisper = entry_for(report, "whisper.wav")
     assert whisper.status == "warning" and "very quiet: peak -70." in whisper.reason
     assert "mostly silence" not in whisper.reason  # quiet is not silence: silence is relative to its peak
@@ -135,7 +135,7 @@ def test_a_quiet_clip_is_kept_with_a_warning_that_says_how_quiet(ws, tmp_path):
     shown = {c["name"]: c for c in report.dataset.to_dict()["clips"]}
     assert "very quiet" in shown["whisper.wav"]["reason"]
     # training sees it at its own level: its log-mel stands well clear of the floor
-    mel = data.clip_log_mel(ws, "d", "whisper.wav", SETTINGS)
+    mel = features.clip_log_mel(ws, "d", "whisper.wav", SETTINGS)
     assert float(mel.max()) > LOG_MEL_FLOOR + 5.0
 
 
@@ -153,7 +153,7 @@ def test_heavy_clipping_is_a_warning_with_a_number(ws, tmp_path):
     t = np.arange(22050) / 22050
     sf.write(str(tmp_path / "in" / "hot.wav"), np.clip(3 * np.sin(2 * np.pi * 110 * t), -1, 1), 22050,
              subtype="PCM_16")
-    report = data.create_dataset(ws, "d", [tmp_path / "in"])
+    report = datasets.create_dataset(ws, "d", [tmp_path / "in"])
     hot = entry_for(report, "hot.wav")
     assert hot.status == "warning" and "clipping:" in hot.reason and "% of samples at full scale" in hot.reason
     assert hot.clip.clipping_fraction > 0.5
@@ -183,7 +183,7 @@ def test_every_accepted_format_depth_rate_and_channel_count_is_imported_and_feat
     write_tone(src / "stereo.wav", seconds=0.5, channels=2)
     write_tone(src / "surround.flac", seconds=0.5, channels=6, subtype="PCM_16")
 
-    report = data.create_dataset(ws, "formats", [src])
+    report = datasets.create_dataset(ws, "formats", [src])
     assert not report.rejected, [e.describe() for e in report.rejected]
     ds = report.dataset
     assert len(ds.clips) == len(ACCEPTED) + 6
@@ -194,10 +194,10 @@ def test_every_accepted_format_depth_rate_and_channel_count_is_imported_and_feat
     for clip in ds.clips:
         assert clip.duration == pytest.approx(0.5, abs=0.06), clip.name
 
-    prepared = data.prepare_training_data(ws, "formats", SETTINGS, segment_frames=16)
+    prepared = segments.prepare_training_data(ws, "formats", SETTINGS, segment_frames=16)
     for name, mel in prepared.clip_features.items():
-        # Every clip is mono, resampled to 22050 Hz: about 0.5 s → 44 frames at hop 256.
-        assert mel.shape[0] == 80 and abs(mel.shape[1] - 44) <= 4, (name, mel.shape)
+        # Every clip is mono here, resampled to 44.1 kHz: about 0.5 s → 44 frames at hop 512.
+        assert mel.shape[0] == 128 and abs(mel.shape[1] - 44) <= 4, (name, mel.shape)
         assert torch.isfinite(mel).all()
 
 
@@ -209,7 +209,7 @@ def test_names_are_sanitised_and_never_escape_the_clips_folder(ws, tmp_path):
         write_tone(tmp_path / "in" / name, freq=200 + 50 * weird.index(name))
     write_tone(tmp_path / "evil.wav", freq=500)
     sneaky = str(tmp_path / "in" / ".." / ".." / tmp_path.name / "evil.wav")
-    report = data.create_dataset(ws, "../../my\x00set", [tmp_path / "in", sneaky])
+    report = datasets.create_dataset(ws, "../../my\x00set", [tmp_path / "in", sneaky])
 
     assert report.dataset_name == "my_set" and (ws.datasets_dir / "my_set" / "dataset.json").is_file()
     kept = sorted(e.kept_as for e in report.kept)
@@ -223,14 +223,14 @@ def test_names_are_sanitised_and_never_escape_the_clips_folder(ws, tmp_path):
 def test_name_clash_gets_a_suffix_and_never_overwrites(ws, tmp_path):
     write_tone(tmp_path / "a" / "kick.wav", freq=100)
     write_tone(tmp_path / "b" / "kick.wav", freq=200)
-    report = data.create_dataset(ws, "d", [tmp_path / "a", tmp_path / "b"])
+    report = datasets.create_dataset(ws, "d", [tmp_path / "a", tmp_path / "b"])
     assert [e.kept_as for e in report.kept] == ["kick.wav", "kick-2.wav"]
-    first = data.load_dataset(ws, "d").clip("kick.wav").sha256
+    first = datasets.load_dataset(ws, "d").clip("kick.wav").sha256
 
     write_tone(tmp_path / "c" / "KICK.wav", freq=300)
-    added = data.add_clips(ws, "d", [tmp_path / "c" / "KICK.wav"])
+    added = datasets.add_clips(ws, "d", [tmp_path / "c" / "KICK.wav"])
     assert added.kept[0].kept_as == "KICK-3.wav"  # names compare case-insensitively (a Mac folder)
-    ds = data.load_dataset(ws, "d")
+    ds = datasets.load_dataset(ws, "d")
     assert ds.clip("kick.wav").sha256 == first == file_sha256(ds.clip_path("kick.wav"))
     assert len(ds.clips) == 3
 
@@ -241,48 +241,48 @@ def test_byte_identical_file_is_skipped_as_duplicate(ws, tmp_path):
     copy.parent.mkdir()
     copy.write_bytes(original.read_bytes())
     write_tone(tmp_path / "in" / "other.wav", freq=330)
-    report = data.create_dataset(ws, "d", [tmp_path / "in"])
-    added = data.add_clips(ws, "d", [copy])
+    report = datasets.create_dataset(ws, "d", [tmp_path / "in"])
+    added = datasets.add_clips(ws, "d", [copy])
     assert added.entries[0].status == "duplicate" and "note.wav" in added.entries[0].reason
-    assert not added.kept and len(data.load_dataset(ws, "d").clips) == 2 == len(report.kept)
+    assert not added.kept and len(datasets.load_dataset(ws, "d").clips) == 2 == len(report.kept)
 
 
 def test_add_remove_and_delete(ws, tmp_path):
     make_folder(tmp_path / "in", n=2)
-    data.create_dataset(ws, "d", [tmp_path / "in"])
+    datasets.create_dataset(ws, "d", [tmp_path / "in"])
     with pytest.raises(DistillError, match="already exists"):
-        data.create_dataset(ws, "d", [tmp_path / "in"])
+        datasets.create_dataset(ws, "d", [tmp_path / "in"])
     write_tone(tmp_path / "more" / "extra.wav", freq=440)
-    assert data.add_clips(ws, "d", [tmp_path / "more"]).kept[0].kept_as == "extra.wav"
+    assert datasets.add_clips(ws, "d", [tmp_path / "more"]).kept[0].kept_as == "extra.wav"
 
-    ds = data.remove_clips(ws, "d", ["tone0.wav"])
+    ds = datasets.remove_clips(ws, "d", ["tone0.wav"])
     assert sorted(c.name for c in ds.clips) == ["extra.wav", "tone1.wav"]
     assert not (ds.clips_dir / "tone0.wav").exists()
-    assert data.clip_path(ws, "d", "extra.wav") == ds.clips_dir / "extra.wav"
+    assert datasets.clip_path(ws, "d", "extra.wav") == ds.clips_dir / "extra.wav"
     with pytest.raises(DistillError, match="no clip named 'nope.wav'"):
-        data.remove_clips(ws, "d", ["nope.wav"])
+        datasets.remove_clips(ws, "d", ["nope.wav"])
 
-    data.delete_dataset(ws, "d")
-    assert data.list_datasets(ws) == []
+    datasets.delete_dataset(ws, "d")
+    assert datasets.list_datasets(ws) == []
     assert [p.name for p in ws.datasets_dir.iterdir()] == []
     with pytest.raises(DistillError, match=r"no dataset named 'd' \(have: none yet\)"):
-        data.load_dataset(ws, "d")
+        datasets.load_dataset(ws, "d")
 
 
 def test_missing_dataset_error_lists_the_ones_there_are(ws, tmp_path):
     make_folder(tmp_path / "in", n=2)
-    data.create_dataset(ws, "b", [tmp_path / "in"])
-    data.create_dataset(ws, "a", [tmp_path / "in" / "tone0.wav"])
-    assert [d.name for d in data.list_datasets(ws)] == ["a", "b"]
+    datasets.create_dataset(ws, "b", [tmp_path / "in"])
+    datasets.create_dataset(ws, "a", [tmp_path / "in" / "tone0.wav"])
+    assert [d.name for d in datasets.list_datasets(ws)] == ["a", "b"]
     with pytest.raises(DistillError, match=r"no dataset named 'x' \(have: a, b\)"):
-        data.load_dataset(ws, "x")
+        datasets.load_dataset(ws, "x")
 
 
 def test_create_where_every_file_is_bad_creates_nothing_and_says_why(ws, tmp_path):
     _text(tmp_path / "a.wav")
     _zeros(tmp_path / "b.wav")
-    with pytest.raises(data.ImportFailed, match="not created") as failed:
-        data.create_dataset(ws, "d", [tmp_path / "a.wav", tmp_path / "b.wav", tmp_path / "missing.wav"])
+    with pytest.raises(datasets.ImportFailed, match="not created") as failed:
+        datasets.create_dataset(ws, "d", [tmp_path / "a.wav", tmp_path / "b.wav", tmp_path / "missing.wav"])
     assert "a.wav: rejected: not audio" in str(failed.value)
     assert [e.status for e in failed.value.report.entries] == ["rejected"] * 3
     assert "no such file or folder" in failed.value.report.entries[2].reason  # in the order given
@@ -301,7 +301,7 @@ def test_folder_import_skips_non_audio_names_hidden_files_and_the_workspace_and_
     (home / "sounds" / "readme.txt").write_text("hello")
     write_tone(ws.experiments_dir / "x" / "previews" / "generated.wav", freq=400)
     write_tone(home / "b.flac", freq=500)
-    report = data.create_dataset(ws, "d", [home])
+    report = datasets.create_dataset(ws, "d", [home])
     assert sorted(e.kept_as for e in report.kept) == ["a.wav", "b.flac"]
     skipped = {e.file: e.reason for e in report.entries if e.status == "skipped"}
     assert set(skipped) == {".git/", "distill-workspace/", "sounds/.hidden.wav", "sounds/._a.wav",
@@ -311,15 +311,15 @@ def test_folder_import_skips_non_audio_names_hidden_files_and_the_workspace_and_
     assert "AppleDouble twin of a.wav" in skipped["sounds/._a.wav"]
     assert "not an audio file by its name (.txt)" in skipped["sounds/readme.txt"]
     assert report.counts() == "2 kept, 0 rejected, 5 skipped"
-    assert not data.load_dataset(ws, "d").rejected  # skipped files are no refusal of the dataset's
+    assert not datasets.load_dataset(ws, "d").rejected  # skipped files are no refusal of the dataset's
 
 
 def test_a_file_named_explicitly_gets_the_verdict_it_gets_in_a_folder(ws, tmp_path):
     write_tone(tmp_path / "in" / "keep.wav")
     write_tone(tmp_path / "in" / "._keep.wav", freq=300)
     write_tone(tmp_path / "tone.wav", freq=500).rename(tmp_path / "in" / "tone.dat")  # audio, not by its name
-    folder = data.create_dataset(ws, "a", [tmp_path / "in"]).verdicts()
-    files = data.create_dataset(ws, "b", sorted((tmp_path / "in").iterdir())).verdicts()
+    folder = datasets.create_dataset(ws, "a", [tmp_path / "in"]).verdicts()
+    files = datasets.create_dataset(ws, "b", sorted((tmp_path / "in").iterdir())).verdicts()
     assert sorted(folder) == sorted(files)
     assert [v.result for v in sorted(files)] == ["skipped", "kept", "skipped"]
 
@@ -327,7 +327,7 @@ def test_a_file_named_explicitly_gets_the_verdict_it_gets_in_a_folder(ws, tmp_pa
 def test_manifest_records_every_field_and_is_rebuilt_if_lost(ws, tmp_path):
     make_folder(tmp_path / "in", n=2)
     _text(tmp_path / "in" / "junk.wav")
-    data.create_dataset(ws, "d", [tmp_path / "in"])
+    datasets.create_dataset(ws, "d", [tmp_path / "in"])
     manifest = json.loads((ws.dataset_dir("d") / "dataset.json").read_text())
     assert manifest["format"] == "distill-dataset" and manifest["version"] == 1
     assert [c["name"] for c in manifest["clips"]] == ["tone0.wav", "tone1.wav"]
@@ -338,16 +338,16 @@ def test_manifest_records_every_field_and_is_rebuilt_if_lost(ws, tmp_path):
     assert [c["name"] for c in manifest["last_import"]["rejected"]] == ["junk.wav"]
 
     (ws.dataset_dir("d") / "dataset.json").write_text("{ half a manif")
-    rebuilt = data.load_dataset(ws, "d")
+    rebuilt = datasets.load_dataset(ws, "d")
     assert [c.name for c in rebuilt.clips] == ["tone0.wav", "tone1.wav"]
     assert rebuilt.clips[0].sha256 == manifest["clips"][0]["sha256"]
 
 
 def test_missing_clip_file_is_shown_rejected_and_not_used(ws, tmp_path):
     make_folder(tmp_path / "in", n=3)
-    data.create_dataset(ws, "d", [tmp_path / "in"])
+    datasets.create_dataset(ws, "d", [tmp_path / "in"])
     (ws.dataset_dir("d") / "clips" / "tone1.wav").unlink()
-    ds = data.load_dataset(ws, "d")
+    ds = datasets.load_dataset(ws, "d")
     assert [c.name for c in ds.usable_clips] == ["tone0.wav", "tone2.wav"]
     view = {c["name"]: c for c in ds.to_dict()["clips"]}
     assert view["tone1.wav"]["status"] == "rejected" and view["tone1.wav"]["missing"]
@@ -356,49 +356,49 @@ def test_missing_clip_file_is_shown_rejected_and_not_used(ws, tmp_path):
 
 def test_summary_warns_about_too_little_audio_with_numbers(ws, tmp_path):
     write_tone(tmp_path / "only.wav", seconds=1.5)
-    report = data.create_dataset(ws, "d", [tmp_path / "only.wav"])
+    report = datasets.create_dataset(ws, "d", [tmp_path / "only.wav"])
     summary = report.dataset.summary()
     assert summary.usable == 1 and summary.total_duration == pytest.approx(1.5)
     assert "only 1 usable clip: training needs at least 2" in summary.warnings[0]
     assert summary["warnings"][1].startswith("1.5 s of usable audio is very little")
     with pytest.raises(DistillError, match="has 1 usable clip; training needs at least 2"):
-        data.prepare_training_data(ws, "d", SETTINGS, 32)
+        segments.prepare_training_data(ws, "d", SETTINGS, 32)
 
 
 # --- features, cache, split, segments ------------------------------------------------------
 
 def test_feature_cache_is_reused_and_invalidated_only_where_things_changed(ws, tmp_path):
     make_folder(tmp_path / "in", n=3)
-    data.create_dataset(ws, "d", [tmp_path / "in"])
-    first = data.prepare_training_data(ws, "d", SETTINGS, 32)
+    datasets.create_dataset(ws, "d", [tmp_path / "in"])
+    first = segments.prepare_training_data(ws, "d", SETTINGS, 32)
     assert first.computed_clips == 3
     assert len(list((ws.cache_dir / "features").glob("*.pt"))) == 3
 
-    again = data.prepare_training_data(ws, "d", SETTINGS, 32)
+    again = segments.prepare_training_data(ws, "d", SETTINGS, 32)
     assert again.computed_clips == 0 and again.fingerprint == first.fingerprint
     assert torch.equal(again.train, first.train) and torch.equal(again.val, first.val)
 
     # Change one clip's bytes in place: only that clip is recomputed, and the fingerprint moves.
     write_tone(ws.dataset_dir("d") / "clips" / "tone1.wav", seconds=0.7, freq=555)
-    changed = data.prepare_training_data(ws, "d", SETTINGS, 32)
+    changed = segments.prepare_training_data(ws, "d", SETTINGS, 32)
     assert changed.computed_clips == 1 and changed.fingerprint != first.fingerprint
-    assert data.load_dataset(ws, "d").clip("tone1.wav").duration == pytest.approx(0.7, abs=1e-3)
+    assert datasets.load_dataset(ws, "d").clip("tone1.wav").duration == pytest.approx(0.7, abs=1e-3)
 
     # Other audio settings: everything recomputed, in the new shape.
     other = AudioSettings(n_mels=64)
-    resized = data.prepare_training_data(ws, "d", other, 32)
+    resized = segments.prepare_training_data(ws, "d", other, 32)
     assert resized.computed_clips == 3 and resized.train.shape[1:] == (64, 32)
     assert resized.fingerprint != changed.fingerprint
 
 
 def test_corrupt_cache_file_is_recomputed_not_fatal(ws, tmp_path):
     make_folder(tmp_path / "in", n=2)
-    data.create_dataset(ws, "d", [tmp_path / "in"])
-    first = data.prepare_training_data(ws, "d", SETTINGS, 32)
-    clip = data.load_dataset(ws, "d").clip("tone0.wav")
-    cache = data.feature_cache_path(ws, clip.sha256, SETTINGS)
+    datasets.create_dataset(ws, "d", [tmp_path / "in"])
+    first = segments.prepare_training_data(ws, "d", SETTINGS, 32)
+    clip = datasets.load_dataset(ws, "d").clip("tone0.wav")
+    cache = features.feature_cache_path(ws, clip.sha256, SETTINGS)
     cache.write_bytes(b"not a tensor at all")
-    again = data.prepare_training_data(ws, "d", SETTINGS, 32)
+    again = segments.prepare_training_data(ws, "d", SETTINGS, 32)
     assert again.computed_clips == 1
     assert torch.equal(again.clip_features["tone0.wav"], first.clip_features["tone0.wav"])
     assert torch.equal(torch.load(cache, weights_only=True), first.clip_features["tone0.wav"])
@@ -406,25 +406,25 @@ def test_corrupt_cache_file_is_recomputed_not_fatal(ws, tmp_path):
 
 def test_split_is_by_clip_deterministic_and_never_empty():
     names = [f"clip{i:02d}.wav" for i in range(20)]
-    train, val = data.split_clips(names, 0.15, seed=3)
-    assert (train, val) == data.split_clips(list(reversed(names)), 0.15, seed=3)
+    train, val = segments.split_clips(names, 0.15, seed=3)
+    assert (train, val) == segments.split_clips(list(reversed(names)), 0.15, seed=3)
     assert len(val) == 3 and not set(train) & set(val) and sorted(train + val) == names
-    assert data.split_clips(names, 0.15, seed=4) != (train, val)
-    assert data.split_clips(["a", "b"], 0.01, seed=0)[1] and data.split_clips(["a", "b"], 0.99, seed=0)[0]
+    assert segments.split_clips(names, 0.15, seed=4) != (train, val)
+    assert segments.split_clips(["a", "b"], 0.01, seed=0)[1] and segments.split_clips(["a", "b"], 0.99, seed=0)[0]
     with pytest.raises(DistillError, match="at least 2"):
-        data.split_clips(["a"], 0.15)
+        segments.split_clips(["a"], 0.15)
 
 
 def test_prepared_windows_come_from_disjoint_clips(ws, tmp_path):
     make_folder(tmp_path / "in", n=5, seconds=1.0)
-    data.create_dataset(ws, "d", [tmp_path / "in"])
-    prepared = data.prepare_training_data(ws, "d", SETTINGS, 32, val_fraction=0.4, seed=1)
+    datasets.create_dataset(ws, "d", [tmp_path / "in"])
+    prepared = segments.prepare_training_data(ws, "d", SETTINGS, 32, val_fraction=0.4, seed=1)
     assert len(prepared.val_clips) == 2 and len(prepared.train_clips) == 3
     assert not set(prepared.train_clips) & set(prepared.val_clips)
-    assert prepared.train.dtype == torch.float32 and prepared.train.shape[1:] == (80, 32)
-    expected_train = sum(data.segment_log_mel(prepared.clip_features[n], 32, 32 // data.TRAIN_WINDOW_OVERLAP).shape[0]
+    assert prepared.train.dtype == torch.float32 and prepared.train.shape[1:] == (128, 32)
+    expected_train = sum(segments.segment_log_mel(prepared.clip_features[n], 32, 32 // segments.TRAIN_WINDOW_OVERLAP).shape[0]
                          for n in prepared.train_clips)
-    expected_val = sum(data.segment_log_mel(prepared.clip_features[n], 32, 32).shape[0]
+    expected_val = sum(segments.segment_log_mel(prepared.clip_features[n], 32, 32).shape[0]
                        for n in prepared.val_clips)
     assert prepared.train.shape[0] == expected_train and prepared.val.shape[0] == expected_val
     assert prepared.preparation_seconds > 0 and len(prepared.fingerprint) == 64
@@ -432,17 +432,17 @@ def test_prepared_windows_come_from_disjoint_clips(ws, tmp_path):
 
 def test_segments_overlap_for_training_pad_the_end_and_drop_pure_silence():
     loud = torch.full((4, 100), 0.0)
-    train = data.segment_log_mel(loud, 32, 16)
+    train = segments.segment_log_mel(loud, 32, 16)
     assert train.shape == (6, 4, 32)  # starts 0, 16, …, 80; the last one padded to 112 frames
     assert torch.equal(train[1, :, :16], train[0, :, 16:])
-    val = data.segment_log_mel(loud, 32, 32)
+    val = segments.segment_log_mel(loud, 32, 32)
     assert val.shape == (4, 4, 32) and torch.all(val[3, :, 4:] == LOG_MEL_FLOOR)
 
     mel = torch.full((4, 96), LOG_MEL_FLOOR)
     mel[:, 40:50] = 0.0  # sound only in the second window
-    assert data.segment_log_mel(mel, 32, 32).shape[0] == 1
+    assert segments.segment_log_mel(mel, 32, 32).shape[0] == 1
     silent = torch.full((4, 96), LOG_MEL_FLOOR)
-    assert data.segment_log_mel(silent, 32, 32).shape[0] == 1  # a clip always keeps a window
+    assert segments.segment_log_mel(silent, 32, 32).shape[0] == 1  # a clip always keeps a window
 
 
 # --- the example corpus --------------------------------------------------------------------
@@ -476,13 +476,13 @@ def test_example_corpus_is_deterministic_and_a_prefix_of_a_bigger_one(tmp_path, 
 
 
 def test_example_dataset_is_created_once_on_a_fresh_workspace(ws):
-    created = data.ensure_example_dataset(ws)
+    created = datasets.ensure_example_dataset(ws)
     assert created is not None and created.name == "example" and len(created.clips) == 24
     assert all(c.status == "ok" for c in created.clips), [c.reason for c in created.clips]
     assert created.summary().warnings == []
-    assert data.ensure_example_dataset(ws) is None
-    data.delete_dataset(ws, "example")
-    assert data.ensure_example_dataset(ws) is None  # deleted on purpose: not brought back
+    assert datasets.ensure_example_dataset(ws) is None
+    datasets.delete_dataset(ws, "example")
+    assert datasets.ensure_example_dataset(ws) is None  # deleted on purpose: not brought back
 
 
 def test_a_folder_without_audio_is_a_clear_error(ws, tmp_path):
@@ -490,11 +490,11 @@ def test_a_folder_without_audio_is_a_clear_error(ws, tmp_path):
     (tmp_path / "docs" / "readme.txt").write_text("hi")
     with pytest.raises(DistillError, match=r"not created: no file could be imported: readme.txt: skipped: "
                                            r"not an audio file by its name \(.txt\)"):
-        data.create_dataset(ws, "d", [tmp_path / "docs"])
+        datasets.create_dataset(ws, "d", [tmp_path / "docs"])
     (tmp_path / "empty").mkdir()
     with pytest.raises(DistillError, match=r"no files found in .*empty"):
-        data.create_dataset(ws, "d", [tmp_path / "empty"])
-    assert data.list_datasets(ws) == []
+        datasets.create_dataset(ws, "d", [tmp_path / "empty"])
+    assert datasets.list_datasets(ws) == []
 
 
 def test_stats_are_streamed_in_blocks_and_do_not_depend_on_the_block_size(tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ from distill import DistillError
 from distill.checkpoints import write_experiment
 from distill.cli import main
 from distill.export import find_experiment
-from distill.train import experiments_table, get_experiment, list_experiments, resolve_experiment
+from distill.experiments import experiments_table, get_experiment, list_experiments, resolve_experiment
 from distill.workspace import Workspace
 
 

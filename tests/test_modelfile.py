@@ -122,7 +122,7 @@ def test_round_trip_gives_the_same_outputs_for_the_same_input(tmp_path: Path):
 
 def test_file_holds_the_documented_fields_and_plain_values_only(model_path: Path):
     raw = torch.load(model_path, weights_only=True)
-    assert raw["format"] == FORMAT == "distillgan_model" and raw["format_version"] == FORMAT_VERSION == 2
+    assert raw["format"] == FORMAT == "distillgan_model" and raw["format_version"] == FORMAT_VERSION == 3
     assert set(raw) == {"format", "format_version", "model_config", "model_state", "audio_settings", "analysis",
                         "metadata", "vocoder"}
     assert "vocoder" in raw and raw["vocoder"] is None  # present and null, never absent
@@ -209,13 +209,13 @@ def test_damaged_or_foreign_files_get_a_clear_message(model_path: Path, damage: 
 
 def test_unknown_version_and_non_model_dicts_are_named(tmp_path: Path):
     newer = tmp_path / "newer.distillgan"
-    torch.save({"format": FORMAT, "format_version": 3}, newer)
-    with pytest.raises(DistillError, match="newer.distillgan has model format version 3.*reads version 2.*"
+    torch.save({"format": FORMAT, "format_version": 4}, newer)
+    with pytest.raises(DistillError, match="newer.distillgan has model format version 4.*reads version 3.*"
                                            "Update Distill"):
         load_model_file(newer)
     odd = tmp_path / "odd.distillgan"
     torch.save({"format": FORMAT, "format_version": "2"}, odd)
-    with pytest.raises(DistillError, match="version '2'.*reads version 2\\.$"):
+    with pytest.raises(DistillError, match="version '2'.*reads version 3\\.$"):
         load_model_file(odd)
     other = tmp_path / "checkpoint.distillgan"
     torch.save({"format": "distill_checkpoint", "format_version": 1}, other)
@@ -367,8 +367,9 @@ def test_resolve_model_by_name_path_and_with_close_names(ws, tmp_path: Path):
 def test_export_from_a_trained_experiment_then_generate(ws, example_corpus, capsys):
     from distill.checkpoints import load_checkpoint, resolve_checkpoint
     from distill.cli import main
-    from distill.data import create_dataset
-    from distill.train import TrainConfig, start_training
+    from distill.datasets import create_dataset
+    from distill.train import start_training
+    from distill.train_config import TrainConfig
 
     create_dataset(ws, "plucks", example_corpus[::4][:6])
     job = start_training(ws, TrainConfig(dataset="plucks", preset="tiny", epochs=2, batch_size=8, preview_every=0,

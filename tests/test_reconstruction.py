@@ -12,7 +12,9 @@ import soundfile as sf
 import torch
 
 from distill.audio import AudioSettings, LOG_MEL_FLOOR, log_mel, read_audio
-from distill.data import create_dataset, load_dataset, prepare_training_data, trim_onset
+from distill.datasets import create_dataset, load_dataset
+from distill.features import trim_onset
+from distill.segments import prepare_training_data
 from distill.metrics import distance, pre_echo_db, rms_db
 from distill.model import PRESETS, ConvVAE, reconstruction_terms
 from distill.previews import list_previews
@@ -133,7 +135,7 @@ def test_one_output_frame_depends_only_on_its_receptive_field():
     model = ConvVAE(PRESETS["default"]).eval()
     for p in model.parameters():  # the last layers start at zero: give every path weight
         torch.nn.init.normal_(p, std=0.05)
-    x = torch.randn(80, 600) - 5
+    x = torch.randn(128, 600) - 5
     poked = x.clone()
     poked[:, 300] += 5
     changed = (model.reconstruct(poked) - model.reconstruct(x)).abs().amax(dim=0).nonzero().flatten()
@@ -142,19 +144,19 @@ def test_one_output_frame_depends_only_on_its_receptive_field():
 
 
 def test_the_loss_charges_a_lost_level_that_log_l1_alone_would_shrug_off():
-    target = torch.full((2, 80, 32), LOG_MEL_FLOOR)
+    target = torch.full((2, 128, 32), LOG_MEL_FLOOR)
     target[:, 10, :] = 3.0  # one loud partial
     assert all(float(t) < 1e-6 for t in reconstruction_terms(target, target, feature_max=6.0))
     quieter = target.clone()
     quieter[:, 10, :] -= math.log(10 ** (6 / 20))  # the partial 6 dB down
     log_l1, convergence, envelope = reconstruction_terms(target, quieter, feature_max=6.0)
-    assert float(log_l1) < 0.01  # one bin in 80: the log-mel L1 barely notices
+    assert float(log_l1) < 0.01  # one bin in 128: the log-mel L1 barely notices
     assert float(convergence) == pytest.approx(1 - 10 ** (-6 / 20), abs=1e-3)
     assert float(envelope) == pytest.approx(math.log(10 ** (6 / 20)), abs=1e-3)
 
 
 def test_onsets_are_trimmed_to_a_couple_of_frames_before_the_sound():
-    mel = torch.full((80, 100), LOG_MEL_FLOOR)
+    mel = torch.full((128, 100), LOG_MEL_FLOOR)
     mel[:, 30:] = -2.0
     trimmed = trim_onset(mel)
     assert trimmed.shape[1] == 72 and torch.equal(trimmed[:, 2:], mel[:, 30:])

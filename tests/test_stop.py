@@ -14,10 +14,12 @@ import pytest
 from distill import DistillError
 from distill.checkpoints import list_checkpoints, read_metrics
 from distill.cli.progress import EXIT_STOP_REQUESTED
-from distill.data import create_dataset
+from distill.datasets import create_dataset
 from distill.jobs import STOP_REQUEST_FILE, Cancelled, Started, StopRequested, Warning, write_stop_request
 from distill.stopping import request_stop, running_experiment, stop_request
-from distill.train import TrainConfig, get_experiment, resume_training, start_training
+from distill.experiments import get_experiment
+from distill.train import resume_training, start_training
+from distill.train_config import TrainConfig
 from distill.workspace import Workspace
 from conftest import free_port, wait_until
 

@@ -101,8 +101,9 @@ def test_no_module_imports_its_way_back_to_itself(graph):
 
 
 def test_synthesis_sits_below_generation_and_the_vocoder(graph):
-    assert graph["distill.synthesis"] == {"distill", "distill.audio", "distill.vocoder.network",
+    assert graph["distill.synthesis"] == {"distill", "distill.audio", "distill.stereo", "distill.vocoder.network",
                                           "distill.vocoder.shipped"}
+    assert graph["distill.stereo"] == {"distill.audio", "distill.vocoder.network"}
     assert graph["distill.vocoder.shipped"] == {"distill.audio", "distill.vocoder.network"}
     above = {"distill.generate", "distill.transform"}  # (the vocoder's job shares the training lock and RNG code)
     for name, imported in graph.items():
@@ -210,10 +211,12 @@ def test_a_vocoder_for_other_settings_and_a_wrong_shape_are_refused():
     other = AudioSettings(n_mels=64, f_max=8000.0)
     with pytest.raises(DistillError, match="other mel settings"):
         Synthesizer(other, slot).load()
-    with pytest.raises(DistillError, match="n_mels=80"):
-        Synthesizer(SETTINGS)(torch.zeros(1, 80, 10))
-    with pytest.raises(DistillError, match="n_mels=80"):
+    with pytest.raises(DistillError, match="128 feature rows"):
+        Synthesizer(SETTINGS)(torch.zeros(1, 128, 10))
+    with pytest.raises(DistillError, match="128 feature rows"):
         Synthesizer(SETTINGS)(torch.zeros(64, 10))
+    with pytest.raises(DistillError, match="256 feature rows"):  # a stereo model's: mid and side
+        Synthesizer(AudioSettings(channels=2))(torch.zeros(128, 10))
 
 
 def test_fit_length_crops_or_pads_with_silence():

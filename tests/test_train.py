@@ -17,10 +17,12 @@ import pytest
 
 from distill import DistillError
 from distill.checkpoints import list_checkpoints, read_experiment, read_metrics
-from distill.data import create_dataset
+from distill.datasets import create_dataset
 from distill.jobs import Cancelled, CheckpointWritten, EpochFinished, Failed, Finished, PreviewWritten, Started, Warning
 from distill.previews import list_previews
-from distill.train import TrainConfig, current_job, get_experiment, list_experiments, resume_training, start_training
+from distill.experiments import get_experiment, list_experiments
+from distill.train import current_job, resume_training, start_training
+from distill.train_config import TrainConfig
 from distill.workspace import Workspace
 
 pytestmark = pytest.mark.slow

@@ -40,7 +40,7 @@ def test_the_bank_round_trips_through_plain_values_and_keeps_each_clip():
 
 
 def test_frame_levels_are_db_under_the_loudest_frame():
-    mel = torch.full((80, 8), -11.5)
+    mel = torch.full((128, 8), -11.5)
     mel[:, :4] = 0.0
     levels = frame_levels(mel, 4)
     assert levels[0] == 0.0 and -120 <= float(levels[1]) < -90

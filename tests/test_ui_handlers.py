@@ -19,12 +19,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from gradio_client import Client, handle_file  # noqa: E402
 
 from distill.checkpoints import read_metrics  # noqa: E402
-from distill.data import create_dataset, list_datasets  # noqa: E402
+from distill.datasets import create_dataset, list_datasets  # noqa: E402
 from distill.example_corpus import write_example_corpus  # noqa: E402
 from distill.export import export_model  # noqa: E402
 from distill.generate import model_sounds  # noqa: E402
 from distill.modelfile import V1_MESSAGE  # noqa: E402
-from distill.train import TrainConfig, current_job, get_experiment, list_experiments, start_training  # noqa: E402
+from distill.experiments import get_experiment, list_experiments  # noqa: E402
+from distill.train import current_job, start_training  # noqa: E402
+from distill.train_config import TrainConfig  # noqa: E402
 from distill.workspace import Workspace  # noqa: E402
 from conftest import free_port, running_app, wait_until  # noqa: E402
 
@@ -359,7 +361,7 @@ def test_a_training_started_from_the_command_line_shows_as_running_and_the_stop_
 
 
 def test_a_first_start_brings_the_example_dataset_and_only_once(tmp_path):
-    from distill.data import list_datasets, remove_clips
+    from distill.datasets import list_datasets, remove_clips
     from ui.app import open_workspace
 
     ws = open_workspace(str(tmp_path / "fresh"))
@@ -515,7 +517,7 @@ def transform(client: Client, model: str | None, uploads: list[Path], dataset: s
 
 def test_transform_plays_each_uploaded_or_picked_clip_beside_its_transformed_version(app, plain_model, dataset, clips):
     import soundfile as sf
-    from distill.data import load_dataset
+    from distill.datasets import load_dataset
 
     ws, client = app
     picked = next(c.name for c in load_dataset(ws, dataset).usable_clips if c.name != clips[0].name)

@@ -17,7 +17,7 @@ from conftest import write_tone
 from distill import DistillError, catalog
 from distill.audio import AudioSettings, _mel_transform, log_mel, read_audio
 from distill.cli import main
-from distill.data import create_dataset
+from distill.datasets import create_dataset
 from distill.generate import ab_pair, generate_sounds
 from distill.jobs import Cancelled, CheckpointWritten, EpochFinished, Finished, PreviewWritten, Started
 from distill.modelfile import load_model_file
@@ -92,13 +92,13 @@ def test_untrained_vocoder_is_its_priors_and_they_invert_log_mel(tmp_path):
 
 def test_synthesize_is_finite_bounded_and_refuses_wrong_shapes():
     vocoder = Vocoder(TINY, AudioSettings())
-    wild = torch.full((2, 80, 20), 40.0)  # far above anything log_mel makes: clamped, not blasted
+    wild = torch.full((2, 128, 20), 40.0)  # far above anything log_mel makes: clamped, not blasted
     wild[0, :, 5] = float("nan")
     out = vocoder.synthesize(torch.nan_to_num(wild, nan=-100.0))
     assert out.shape == (2, 20 * 256) and torch.isfinite(out).all() and out.abs().max() <= 1.0
     loud = vocoder.synthesize(torch.nan_to_num(wild, nan=-100.0), clamp=False)  # for synthesis: seen, not clipped
     assert torch.isfinite(loud).all() and loud.abs().max() > 1.0
-    with pytest.raises(DistillError, match="n_mels=80"):
+    with pytest.raises(DistillError, match="n_mels=128"):
         vocoder.synthesize(torch.zeros(64, 20))
 
 
@@ -387,7 +387,7 @@ def test_a_slot_written_before_mel_matching_momentum_decodes_as_it_was_trained()
     del slot["config"]["architecture"]["mel_matching_momentum"]
     loaded = load_vocoder(slot, settings=AudioSettings())
     assert loaded.config.mel_matching_momentum == 0.0
-    mel = torch.full((80, 16), -4.0)
+    mel = torch.full((128, 16), -4.0)
     mel[:, 8:] = -9.0
     torch.testing.assert_close(loaded.synthesize(mel), vocoder.synthesize(mel))
 
@@ -398,7 +398,7 @@ def test_a_slot_written_before_mel_matching_decodes_as_it_was_trained():
     del slot["config"]["architecture"]["mel_matching"]  # as an older model file of this version has it
     loaded = load_vocoder(slot, settings=AudioSettings())
     assert loaded.config.mel_matching == 0
-    mel = torch.full((80, 16), -4.0)
+    mel = torch.full((128, 16), -4.0)
     torch.testing.assert_close(loaded.synthesize(mel), vocoder.synthesize(mel))
 
 
@@ -409,6 +409,6 @@ def test_gradients_stay_finite_through_silent_frames():
     spec = torch.randn(1, 513, 24, dtype=torch.complex64, generator=torch.Generator().manual_seed(0))
     spec[..., 8:20] = 0
     spec.requires_grad_(True)
-    mel = torch.full((1, 80, 24), -4.0)
+    mel = torch.full((1, 128, 24), -4.0)
     vocoder.waveform(spec, mel).pow(2).sum().backward()
     assert torch.isfinite(spec.grad).all() and spec.grad.abs().max() > 0

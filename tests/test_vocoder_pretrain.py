@@ -49,7 +49,7 @@ def test_a_stopped_run_continues_exactly_and_exports_loadable_weights(corpus, tm
     assert all(line["griffin_lim_mrstft"] > 0 and line["val_mrstft"] > 0 for line in lines)
     target = export(tmp_path / "whole", tmp_path / "pretrained.pt")
     vocoder = load_vocoder(torch.load(target, weights_only=True), settings=AudioSettings())
-    assert vocoder.synthesize(torch.full((80, 10), -6.0)).shape == (10 * 256,)
+    assert vocoder.synthesize(torch.full((128, 10), -6.0)).shape == (10 * 512,)
     recipe = json.loads(target.with_suffix(".json").read_text())
     assert recipe["steps"] == 4 and recipe["kind"] == "pretrained" and len(recipe["metrics"]) == 2
 
@@ -60,7 +60,7 @@ def test_the_weights_in_the_repository_load_with_the_safe_loader_and_say_how_the
     assert SHIPPED.stat().st_size < 10e6
     recipe = json.loads(SHIPPED.with_suffix(".json").read_text())
     assert recipe["steps"] == slot["training"]["steps"] > 0 and recipe["held_out_mrstft"] < recipe["griffin_lim_mrstft"]
-    assert vocoder.synthesize(torch.full((80, 12), -6.0)).abs().max() > 0
+    assert vocoder.synthesize(torch.full((128, 12), -6.0)).abs().max() > 0
 
 
 def test_the_shipped_weights_decode_the_example_corpus_better_than_griffin_lim(tmp_path):

@@ -35,7 +35,8 @@ def details_markdown(details: dict[str, Any]) -> str:
         f"{number(dataset.get('total_seconds'), 3)} s) · experiment `{experiment.get('id', '?')}`, "
         f"{experiment.get('checkpoint', '?')} checkpoint (epoch {experiment.get('checkpoint_epoch', '?')})",
         f"- **Losses** train {number(meta.get('train_loss'))} · validation {number(meta.get('val_loss'))}",
-        f"- **Audio** {audio.get('sample_rate', '?')} Hz · {audio.get('n_mels', '?')} mels · latent "
+        f"- **Audio** {audio.get('sample_rate', '?')} Hz {'stereo' if audio.get('channels', 1) == 2 else 'mono'} · "
+        f"{audio.get('n_mels', '?')} mels · latent "
         f"{analysis.get('latent_dim', '?')} channels × {number(analysis.get('latent_frames_per_second'), 3)} frames a "
         f"second · {details.get('parameters', 0):,} parameters · {details.get('size_mb', '?')} MB",
         f"- **Created** {str(meta.get('created', '?'))[:19].replace('T', ' ')}",

@@ -113,3 +113,23 @@ def number(value: Any, digits: int = 4) -> str:
     except (TypeError, ValueError):
         return "—"
     return f"{value:.{digits}g}" if math.isfinite(value) else "—"
+
+
+# The file formats the page offers for packs and transforms (`distill.audio.OutputFormat`).
+FORMATS = {"WAV 24-bit": ("wav", 24), "WAV 16-bit": ("wav", 16), "WAV 32-bit float": ("wav", 32),
+           "FLAC 24-bit": ("flac", 24), "FLAC 16-bit": ("flac", 16)}
+RATES = {"the model's (44.1 kHz)": None, "48 kHz": 48000}
+
+
+def format_controls(default: str) -> tuple[gr.Dropdown, gr.Dropdown]:
+    """(file format, sample rate) dropdowns."""
+    return (gr.Dropdown(label="File format", choices=list(FORMATS), value=default, min_width=150, scale=1),
+            gr.Dropdown(label="Sample rate", choices=list(RATES), value=next(iter(RATES)), min_width=150, scale=1))
+
+
+def output_format(format_label: str | None, rate_label: str | None):
+    """The OutputFormat two `format_controls` ask for."""
+    from distill.audio import OutputFormat
+
+    container, bits = FORMATS.get(format_label or "", ("wav", 24))
+    return OutputFormat(container, bits, RATES.get(rate_label or ""))

@@ -11,8 +11,8 @@ import gradio as gr
 import pandas as pd
 
 from distill import DistillError
-from distill.data import (ImportFailed, ImportReport, add_clips, clip_path, create_dataset, list_datasets,
-                          load_dataset, remove_clips)
+from distill.datasets import (ImportFailed, ImportReport, add_clips, clip_path, create_dataset, list_datasets,
+                              load_dataset, remove_clips)
 from distill.sources import NamedFile
 from distill.workspace import Workspace
 from ui.common import clock, handle_errors

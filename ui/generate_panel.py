@@ -20,7 +20,7 @@ from distill import DistillError
 from distill.generate import GeneratedSound, generate_sounds, model_sounds
 from distill.pack import make_pack
 from distill.workspace import Workspace
-from ui.common import handle_errors
+from ui.common import format_controls, handle_errors, output_format
 
 SOUND_SLOTS = 8  # the most sounds one Generate makes (and players shown)
 GRID_COLUMNS = 2  # players per row: the panel is ~570 px wide at 1280; 4 sounds make a 2 × 2 grid
@@ -108,11 +108,13 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
                                  visible=False, buttons=["download"], elem_id=f"gen-sound-{row * GRID_COLUMNS + i}",
                                  min_width=200) for i in range(GRID_COLUMNS)]
     with gr.Group():
-        gr.Markdown("<small>**Sample pack**: these settings as trimmed, loudness-matched 24-bit WAVs in a zip, "
-                    "with pack.json to make any sound again (a morph packs its steps).</small>", padding=True)
+        gr.Markdown("<small>**Sample pack**: these settings as trimmed sounds, each matched to the clips' loudness "
+                    "(LUFS) under a -1 dBTP true-peak ceiling, in a zip with pack.json to make any sound again "
+                    "(a morph packs its steps).</small>", padding=True)
         with gr.Row(elem_classes=["bottom-aligned"]):
             pack_size = gr.Slider(1, PACK_SLOTS, value=12, step=1, label="Sounds in the pack", elem_id="gen-pack-n",
                                   scale=2)
+            pack_format, pack_rate = format_controls("WAV 24-bit")
             pack_button = gr.Button("Make the pack", elem_id="gen-pack", scale=1, min_width=140)
             pack_download = gr.DownloadButton("Download the pack (.zip)", visible=False, elem_id="gen-pack-download",
                                               scale=1, min_width=140)
@@ -157,9 +159,10 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
         return tuple(updates)
 
     @handle_errors
-    def pack(name: str | None, size: float, *values, progress=gr.Progress()):
+    def pack(name: str | None, size: float, format_label: str, rate_label: str, *values, progress=gr.Progress()):
         if not name:
             raise DistillError("pick a model first")
+        fmt = output_format(format_label, rate_label)
         asked = request(*values)
         kwargs = dict(asked.kwargs)
         if kwargs["mode"] != "morph":
@@ -167,12 +170,16 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
         def step(done: int, total: int) -> None:
             progress(done / total, desc=f"{done} of {total} sounds")
 
-        result = make_pack(ws, name, progress=step, **kwargs)
+        result = make_pack(ws, name, progress=step, fmt=fmt, **kwargs)
+        manifest = result.manifest
         limited = sum(1 for f in result.files if f["peak_limited"])
-        note = f" ({limited} held under the loudness target by their peaks)" if limited else ""
+        note = f" ({limited} held under it by the -1 dBTP ceiling)" if limited else ""
+        channels = "stereo" if manifest["channels"] == 2 else "mono"
         return (gr.update(value=str(result.zip_path), visible=True, label="Download the .zip"),
                 f"<small>**{len(result.files)} sounds** in `{result.folder}`: trimmed, at the clips' median "
-                f"loudness{note}, 24-bit WAV, with `pack.json` to make any of them again.</small>")
+                f"loudness, {manifest['loudness_target_lufs']:g} LUFS{note}; "
+                f"{fmt.describe(manifest['model_sample_rate'])} {channels}, with `pack.json` to make any of "
+                f"them again.</small>")
 
     mode.change(show_mode, [mode], [like_row, morph_row, count, temperature], api_visibility="private",
                 show_progress="hidden")
@@ -180,5 +187,6 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
     dice.click(lambda: random.SystemRandom().randrange(2**31), None, [seed], api_visibility="private",
                show_progress="hidden")
     generate_button.click(generate, [model, *settings], players, api_name="generate")
-    pack_button.click(pack, [model, pack_size, *settings], [pack_download, pack_summary], api_name="pack")
+    pack_button.click(pack, [model, pack_size, pack_format, pack_rate, *settings], [pack_download, pack_summary],
+                      api_name="pack")
     return GeneratePanel(directions=directions)

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from distill.previews import Preview, list_previews
-from distill.train import list_experiments
+from distill.experiments import list_experiments
 from distill.workspace import Workspace
 from ui.common import handle_errors
 from ui.spectrogram import spectrogram_svg

@@ -28,7 +28,9 @@ from distill.export import export_model
 from distill.model import PRESETS
 from distill.modelfile import ModelExistsError
 from distill.stopping import request_stop
-from distill.train import TrainConfig, TrainingJob, experiments_table, list_experiments, resume_training, start_training
+from distill.experiments import experiments_table, list_experiments
+from distill.train import TrainingJob, resume_training, start_training
+from distill.train_config import TrainConfig
 from distill.workspace import Workspace
 from ui.common import follow_job, handle_errors, job_toast
 from ui.dataset_tab import dataset_names

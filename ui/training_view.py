@@ -18,7 +18,8 @@ from distill.checkpoints import list_checkpoints, read_metrics
 from distill.jobs import RESUMABLE
 from distill.previews import list_previews
 from distill.stopping import StopRequest, running_experiment, stop_request
-from distill.train import TrainingJob, current_job, experiments_table, get_experiment, list_experiments
+from distill.experiments import experiments_table, get_experiment, list_experiments
+from distill.train import TrainingJob, current_job
 from distill.workspace import Workspace
 from ui.common import clock, number
 

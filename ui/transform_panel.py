@@ -20,10 +20,11 @@ from urllib.parse import quote
 import gradio as gr
 
 from distill import DistillError
-from distill.data import clip_path, list_datasets, load_dataset
+from distill.datasets import clip_path, list_datasets, load_dataset
+from distill.audio import OutputFormat
 from distill.transform import TransformResult, transform_files
 from distill.workspace import Workspace
-from ui.common import handle_errors
+from ui.common import format_controls, handle_errors, output_format
 
 PAIR_SLOTS = 6  # original ↔ transformed pairs shown; every result is in the downloads
 
@@ -41,14 +42,15 @@ def input_paths(ws: Workspace, uploads: list[str] | None, dataset: str | None, c
 
 
 def transform_inputs(ws: Workspace, model: str, paths: list[Path], griffin_lim: bool,
-                     progress: Callable[[float, str], None] | None = None) -> list[TransformResult]:
+                     progress: Callable[[float, str], None] | None = None,
+                     fmt: OutputFormat = OutputFormat("wav", 16)) -> list[TransformResult]:
     """`transform_files`, one input per call so progress can be shown (the same files, in the
     same order, as one call with them all)."""
     results = []
     for i, path in enumerate(paths):
         if progress:
             progress(i / len(paths), f"clip {i + 1} of {len(paths)}")
-        results += transform_files(ws, model, [path], griffin_lim=griffin_lim)
+        results += transform_files(ws, model, [path], griffin_lim=griffin_lim, fmt=fmt)
     return results
 
 
@@ -104,7 +106,8 @@ def build(ws: Workspace, model: gr.Dropdown) -> TransformPanel:
             clips = gr.Dropdown(label="Clips", choices=[], multiselect=True, allow_custom_value=True,
                                 elem_id="transform-clips")
     with gr.Row(elem_classes=["bottom-aligned"]):
-        griffin_lim = gr.Checkbox(label="Griffin-Lim instead of the vocoder", value=False, scale=3)
+        griffin_lim = gr.Checkbox(label="Griffin-Lim instead of the vocoder", value=False, scale=2)
+        out_format, out_rate = format_controls("WAV 16-bit")
         run = gr.Button("Transform", variant="primary", elem_id="transform-run", scale=1)
     summary = gr.Markdown(elem_id="transform-summary")
     rows, originals, outputs = [], [], []
@@ -124,11 +127,13 @@ def build(ws: Workspace, model: gr.Dropdown) -> TransformPanel:
 
     @handle_errors
     def transform(name: str | None, upload_list: list[str] | None, dataset_name: str | None,
-                  clip_names: list[str] | None, griffin: bool, progress=gr.Progress()):
+                  clip_names: list[str] | None, griffin: bool, format_label: str, rate_label: str,
+                  progress=gr.Progress()):
         if not name:
             raise DistillError("pick a model first")
         paths = input_paths(ws, upload_list, dataset_name, clip_names)
-        results = transform_inputs(ws, name, paths, bool(griffin), progress=lambda f, text: progress(f, desc=text))
+        results = transform_inputs(ws, name, paths, bool(griffin), progress=lambda f, text: progress(f, desc=text),
+                                   fmt=output_format(format_label, rate_label))
         done = [r for r in results if r.ok]
         for failed in (r for r in results if not r.ok):
             gr.Warning(failed.error)
@@ -141,7 +146,8 @@ def build(ws: Workspace, model: gr.Dropdown) -> TransformPanel:
                 downloads_html([r.path for r in done]))
 
     dataset.change(pick_dataset, [dataset], [clips], api_visibility="private", show_progress="hidden")
-    run.click(transform, [model, uploads, dataset, clips, griffin_lim], [summary, *rows, *originals, *outputs, files],
+    run.click(transform, [model, uploads, dataset, clips, griffin_lim, out_format, out_rate],
+              [summary, *rows, *originals, *outputs, files],
               api_name="transform")
     return TransformPanel(dataset=dataset)
 

@@ -19,7 +19,7 @@ import gradio as gr
 
 from distill import DistillError
 from distill.catalog import model_details, models_table
-from distill.train import WorkspaceLock
+from distill.experiments import WorkspaceLock
 from distill.generate import ab_pair
 from distill.jobs import RESUMABLE, status_word
 from distill.vocoder import (VocoderTrainingJob, current_vocoder_job, list_vocoder_previews, read_run,

@@ -24,7 +24,7 @@ def workspace_from(args: argparse.Namespace) -> Workspace:
 def experiment_arg(ws: Workspace, reference: str) -> str:
     """The id of the experiment a command-line argument (id, name or id prefix) means; prints
     which one was picked when a name was taken several times."""
-    from distill.train import resolve_experiment  # torch: loaded by the commands that need it
+    from distill.experiments import resolve_experiment  # torch: loaded by the commands that need it
 
     match = resolve_experiment(ws, reference)
     if match.note:
@@ -64,3 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `distill ... | head`: the reader left, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
+
+
+def format_options(cmd: argparse.ArgumentParser, default_bits: int) -> None:
+    """--format, --bits, --rate: how the files are written (`distill.audio.OutputFormat`)."""
+    cmd.add_argument("--format", choices=("wav", "flac"), default="wav", help="file format (default: wav)")
+    cmd.add_argument("--bits", type=int, choices=(16, 24, 32), default=default_bits,
+                     help=f"bit depth: 16, 24, or 32 (float, WAV only) (default: {default_bits})")
+    cmd.add_argument("--rate", type=int, choices=(44100, 48000), default=None,
+                     help="sample rate of the files, resampled if it is not the model's (default: the model's)")
+
+
+def output_format(args: argparse.Namespace):
+    from distill.audio import OutputFormat
+
+    return OutputFormat(args.format, args.bits, args.rate)

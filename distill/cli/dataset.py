@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 
 from distill import DistillError
-from distill import data
+from distill import datasets as data
 from distill.cli import workspace_from
 
 

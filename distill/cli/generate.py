@@ -8,7 +8,7 @@ import re
 import sys
 
 from distill import DistillError
-from distill.cli import workspace_from
+from distill.cli import format_options, output_format, workspace_from
 
 PC_FLAGS = 8  # --pc1 .. --pc8; further directions with --offset k=v
 SOURCE_HELP = "a training clip's name, an audio file, or seed:N (generated sound N)"
@@ -45,7 +45,7 @@ def _sound_options(cmd: argparse.ArgumentParser, default_n: int) -> None:
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     gen = subparsers.add_parser("generate", parents=[common], help="make new sounds with a saved model")
     _sound_options(gen, default_n=4)
-    gen.add_argument("--bits", type=int, choices=(16, 24), default=16, help="WAV bit depth (default: 16)")
+    format_options(gen, default_bits=16)
     gen.add_argument("-o", "--output", metavar="DIR", default=None,
                      help="folder for the WAVs (default: <workspace>/generated/<model>)")
     gen.set_defaults(run=run_generate)
@@ -53,6 +53,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     pack = subparsers.add_parser("pack", parents=[common],
                                  help="make a sample pack: trimmed, loudness-matched 24-bit WAVs, a zip and pack.json")
     _sound_options(pack, default_n=12)
+    format_options(pack, default_bits=24)
+    pack.add_argument("--lufs", type=float, default=None, metavar="LUFS",
+                      help="loudness every sound is matched to (default: the training clips' median), "
+                           "under a true-peak ceiling of -1 dBTP")
     pack.add_argument("--name", default=None, help="the pack's folder name (default: <model>-<mode>-seed<seed>)")
     pack.add_argument("-o", "--output", metavar="DIR", default=None,
                       help="folder the pack goes into (default: <workspace>/packs)")
@@ -87,7 +91,7 @@ def sound_request(args: argparse.Namespace, default_n: int) -> dict:
 def run_generate(args: argparse.Namespace) -> int:
     from distill.generate import generate_sounds  # torch: loaded by the commands that need it
 
-    sounds = generate_sounds(workspace_from(args), args.model, bits=args.bits, out_dir=args.output,
+    sounds = generate_sounds(workspace_from(args), args.model, fmt=output_format(args), out_dir=args.output,
                              **sound_request(args, default_n=4))
     for sound in sounds:
         print(f"{sound.path}  {sound.seconds:.2f} s  peak {sound.peak_dbfs:.1f} dBFS  rms {sound.rms_dbfs:.1f} dBFS"
@@ -101,11 +105,14 @@ def run_pack(args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         print(f"\r{done}/{total} sounds", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
+    fmt = output_format(args)
     result = make_pack(workspace_from(args), args.model, out_dir=args.output, name=args.name, progress=progress,
-                       **sound_request(args, default_n=12))
+                       fmt=fmt, loudness_lufs_target=args.lufs, **sound_request(args, default_n=12))
+    manifest = result.manifest
     limited = sum(1 for f in result.files if f["peak_limited"])
-    print(f"{result.folder}  ({len(result.files)} sounds, 24-bit WAV, pack.json)")
+    print(f"{result.folder}  ({len(result.files)} sounds, {fmt.describe(manifest['model_sample_rate'])} "
+          f"{'stereo' if manifest['channels'] == 2 else 'mono'}, {manifest['loudness_target_lufs']:g} LUFS, pack.json)")
     print(f"{result.zip_path}")
     if limited:
-        print(f"{limited} sound(s) stayed under the loudness target: their peaks would have passed -0.3 dBFS")
+        print(f"{limited} sound(s) stayed under the loudness target: their true peaks would have passed -1 dBTP")
     return 0

@@ -125,7 +125,8 @@ def run_info(args: argparse.Namespace) -> int:
                        f"epoch {experiment.get('checkpoint_epoch')} of {experiment.get('epochs_total')})"),
         ("epochs trained", meta.get("epochs_trained")),
         ("loss", f"train {_fmt(meta.get('train_loss'))}, validation {_fmt(meta.get('val_loss'))}"),
-        ("audio", f"{settings['sample_rate']} Hz, {settings['n_mels']} mels, n_fft {settings['n_fft']}, "
+        ("audio", f"{settings['sample_rate']} Hz {'stereo' if settings.get('channels', 1) == 2 else 'mono'}, "
+                  f"{settings['n_mels']} mels to {settings['f_max']:g} Hz, n_fft {settings['n_fft']}, "
                   f"hop {settings['hop_length']}"),
         ("architecture", f"channels {config['channels']}, latent {config['latent_dim']} channels, one frame per "
                          f"{analysis['time_stride']} mel frames ({analysis['latent_frames_per_second']:g} a second), "

@@ -12,7 +12,9 @@ from distill.cli.progress import eta, follow
 from distill.jobs import RESUMABLE, EpochFinished
 from distill.model import PRESETS
 from distill.stopping import request_stop, wait_until_stopped
-from distill.train import TrainConfig, experiments_table, list_experiments, resume_training, start_training
+from distill.experiments import experiments_table, list_experiments
+from distill.train import resume_training, start_training
+from distill.train_config import TrainConfig
 
 DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 

@@ -7,7 +7,7 @@ import json
 import math
 import sys
 
-from distill.cli import workspace_from
+from distill.cli import format_options, output_format, workspace_from
 from distill.transform import TransformResult, transform_files
 
 
@@ -21,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     cmd.add_argument("--griffin-lim", action="store_true", help="decode with Griffin-Lim instead of the vocoder (its own, else the pretrained one)")
     cmd.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
     cmd.add_argument("--json", action="store_true", help="print the results as JSON")
+    format_options(cmd, default_bits=16)
     cmd.set_defaults(run=run_transform)
 
 
@@ -37,7 +38,7 @@ def describe(result: TransformResult) -> str:
 
 def run_transform(args: argparse.Namespace) -> int:
     results = transform_files(workspace_from(args), args.model, args.inputs, out_dir=args.output,
-                              griffin_lim=args.griffin_lim, device=args.device)
+                              griffin_lim=args.griffin_lim, device=args.device, fmt=output_format(args))
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
     for result in results:

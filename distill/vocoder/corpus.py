@@ -13,7 +13,8 @@ Kept out, on purpose:
   from (celesta 8, vibraphone 11, marimba 12, nylon guitar 24, harp 46; the Standard kit),
   so the vocoder benchmark's held-out clips stay unheard.
 
-Each note is one mono float WAV at the vocoder's rate, its tail trimmed at -60 dB under its
+Each note is one mono float WAV (the mid of fluidsynth's stereo: the vocoder voices the mid,
+`distill.stereo` makes the side) at the vocoder's rate, its tail trimmed at -60 dB under its
 peak; `corpus.json` lists what each file is. The same packages give the same files.
 """
 
@@ -32,7 +33,7 @@ import numpy as np
 import soundfile as sf
 
 from distill import DistillError
-from distill.audio import sound_end
+from distill.audio import AudioSettings, sound_end
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 PACKAGES = "fluidsynth fluid-soundfont-gm"
@@ -200,7 +201,7 @@ def synthesised(sample_rate: int, count: int = 120, seed: int = 0) -> list[tuple
 
 # -- the corpus -------------------------------------------------------------------------------
 
-def write_corpus(folder: str | Path, sample_rate: int = 22050, notes: list[Note] | None = None,
+def write_corpus(folder: str | Path, sample_rate: int = AudioSettings().sample_rate, notes: list[Note] | None = None,
                  synth_count: int = 120, progress=None) -> Path:
     """Render the corpus into `folder` (a WAV per sound and corpus.json); returns corpus.json.
     Programs are rendered one at a time (one fluidsynth run each); `progress(done, total)`."""

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import torch
 
 from distill import DistillError
-from distill.audio import LOG_MEL_FLOOR, AudioSettings, log_mel, read_audio, resample
+from distill.audio import LOG_MEL_FLOOR, AudioSettings, features, log_mel, read_audio, resample
 from distill.checkpoints import read_experiment
-from distill.data import clip_path, prepare_training_data
+from distill.datasets import clip_path
+from distill.segments import prepare_training_data
 from distill.modelfile import ModelFile
 from distill.vocoder.config import VocoderConfig
 from distill.workspace import Workspace
@@ -29,6 +30,9 @@ class ClipPair:
     name: str
     wave: torch.Tensor  # (samples,) float32
     mel: torch.Tensor  # (n_mels, samples // hop + 1): log_mel(wave)
+    # The model's own features of the clip where they are more than `mel` (a stereo model's mid
+    # and side): what `vae_reconstructions` feeds the model.
+    features: torch.Tensor | None = None
 
 
 @dataclass
@@ -36,7 +40,7 @@ class VocoderData:
     dataset: str
     train: list[ClipPair]
     val: list[ClipPair]
-    fingerprint: str  # the dataset's, as `distill.data` computes it
+    fingerprint: str  # the dataset's, as `distill.segments` computes it
 
 
 def training_split(ws: Workspace, model_file: ModelFile) -> tuple[str, float, int]:
@@ -61,16 +65,19 @@ def training_split(ws: Workspace, model_file: ModelFile) -> tuple[str, float, in
 
 
 def load_vocoder_data(ws: Workspace, model_file: ModelFile) -> VocoderData:
+    """The model's clips as the vocoder learns them: the mid (a mono clip's only channel) and its
+    log-mel; a stereo model's pairs also carry the clip's full features."""
     settings = model_file.audio_settings
     dataset, val_fraction, seed = training_split(ws, model_file)
     data = prepare_training_data(ws, dataset, settings, model_file.model_config.segment_frames, val_fraction, seed)
 
     def pair(name: str) -> ClipPair:
-        wave = read_audio(clip_path(ws, dataset, name), settings.sample_rate).float()
-        mel = data.clip_features.get(name)
-        if mel is None or mel.shape[-1] != wave.shape[0] // settings.hop_length + 1:
-            mel = log_mel(wave, settings)
-        return ClipPair(name, wave, mel.float())
+        wave = read_audio(clip_path(ws, dataset, name), settings.sample_rate).float()  # the mono downmix is the mid
+        full = data.clip_features.get(name)
+        if full is None or full.shape[-1] != wave.shape[0] // settings.hop_length + 1:
+            full = features(read_audio(clip_path(ws, dataset, name), settings.sample_rate, settings.channels), settings)
+        mel = full[:settings.n_mels]
+        return ClipPair(name, wave, mel.float(), full.float() if settings.channels > 1 else None)
 
     return VocoderData(dataset, [pair(n) for n in data.train_clips], [pair(n) for n in data.val_clips],
                        data.fingerprint)
@@ -141,4 +148,6 @@ def vae_reconstructions(model_file: ModelFile, clips: list[ClipPair], device: to
     """Each clip's log-mel as the model's VAE gives it back (`ConvVAE.reconstruct`: posterior
     means, decoded, whole clip at once): what the vocoder is fed at inference."""
     model = model_file.build_model(device)
-    return {clip.name: model.reconstruct(clip.mel.to(device)).float().cpu() for clip in clips}
+    n_mels = model_file.audio_settings.n_mels
+    return {clip.name: model.reconstruct((clip.mel if clip.features is None else clip.features).to(device))[:n_mels]
+            .float().cpu() for clip in clips}

@@ -1,6 +1,6 @@
 """The attack guard: no more energy before an attack than the mel's own frames allow.
 
-A mel frame's window reaches 23 ms before its centre (n_fft 1024 at 22.05 kHz), and a
+A mel frame's window reaches 23 ms before its centre (n_fft 2048 at 44.1 kHz), and a
 renderer whose phase does not place an onset late enough in that window spreads the attack
 backwards over it: pre-echo, a softened attack. Griffin-Lim does it too (on the dev corpora the
 20 ms before an attack carry -15 dB of the attack's energy where the clip has -34 dB).
@@ -27,9 +27,10 @@ import torch.nn.functional as F
 
 # Headroom over the bound (dB): the two mels' energy estimates are estimates.
 MARGIN_DB = 3.0
-# The guard works on blocks of this many samples (0.7 ms at 22.05 kHz), and its gain is
-# interpolated between them: finer than any attack, and 16 times cheaper than per sample.
-BLOCK = 16
+# The guard works on blocks of a sixteenth of a hop (32 samples, 0.7 ms at 44.1 kHz with hop
+# 512), and its gain is interpolated between them: finer than any attack, and far cheaper than
+# per sample. Tied to the hop, so the time constants below are the same at any rate.
+BLOCKS_PER_HOP = 16
 # Blocks over which the output's short-time energy is measured (4: 2.9 ms) and over which the
 # gain is spread (5): short enough to follow an attack, long enough not to ring.
 ENERGY_BLOCKS, GAIN_BLOCKS = 4, 5
@@ -48,20 +49,20 @@ def guard_attacks(wave: torch.Tensor, target_log_mels: torch.Tensor, output_log_
     """(B, frames·hop) `wave` (frame t centred on sample t·hop, `output_log_mels` its own
     log-mels) turned down wherever its short-time energy exceeds what `target_log_mels`'
     frames allow. Unchanged when the window is not a whole number of hops, or a hop of blocks."""
-    n_fft = window.shape[0]
+    n_fft, block = window.shape[0], max(1, hop // BLOCKS_PER_HOP)
     batch, frames, length = wave.shape[0], target_log_mels.shape[-1], wave.shape[-1]
-    if n_fft % hop or hop % BLOCK or length != frames * hop:
+    if n_fft % hop or hop % block or length != frames * hop:
         return wave
-    overlap, per_hop, per_window = n_fft // hop, hop // BLOCK, n_fft // BLOCK
-    energy = wave.pow(2).view(batch, 1, -1, BLOCK).mean(-1)  # (B, 1, blocks)
-    w2 = window.pow(2).view(per_window, BLOCK)
+    overlap, per_hop, per_window = n_fft // hop, hop // block, n_fft // block
+    energy = wave.pow(2).view(batch, 1, -1, block).mean(-1)  # (B, 1, blocks)
+    w2 = window.pow(2).view(per_window, block)
     # each frame's windowed energy in the output, from its blocks ...
     padded = F.pad(energy, (per_window // 2, per_window // 2))
-    windowed = F.conv1d(padded, (w2.mean(-1) * BLOCK).view(1, 1, -1), stride=per_hop)[:, 0, :frames]
+    windowed = F.conv1d(padded, (w2.mean(-1) * block).view(1, 1, -1), stride=per_hop)[:, 0, :frames]
     # ... and what the input mel says it should be
     ratio = energy_estimate(target_log_mels, band_weight) / energy_estimate(output_log_mels, band_weight).clamp(min=1e-30)
     # the most each block a frame covers may hold: its windowed energy over the block's window weight
-    allowed = (ratio * windowed).unsqueeze(-1) / (w2.amax(-1) * BLOCK).clamp(min=WINDOW_FLOOR * BLOCK)  # (B, T, per_window)
+    allowed = (ratio * windowed).unsqueeze(-1) / (w2.amax(-1) * block).clamp(min=WINDOW_FLOOR * block)  # (B, T, per_window)
     # Frame t's window covers hops t - overlap/2 ... t + overlap/2 - 1: each block takes its
     # tightest bound over the `overlap` frames that cover it.
     parts = allowed.view(batch, frames, overlap, per_hop)

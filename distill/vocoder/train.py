@@ -39,7 +39,8 @@ from distill.checkpoints import (Retention, append_metrics, best_checkpoints, li
 from distill.jobs import (STOPPED, BackgroundJob, Cancelled, CheckpointWritten, EpochFinished, Finished,
                           PreviewWritten, Started, Warning, status_word)
 from distill.modelfile import attach_vocoder, load_model_file, resolve_model
-from distill.train import WorkspaceLock, capture_rng, find_resume_checkpoint, restore_rng
+from distill.experiments import WorkspaceLock
+from distill.train import capture_rng, find_resume_checkpoint, restore_rng
 from distill.vocoder import losses
 from distill.vocoder.config import VocoderConfig, vocoder_preset
 from distill.vocoder.data import VocoderData, load_vocoder_data, sample_batch, training_split, vae_reconstructions
@@ -181,7 +182,7 @@ class VocoderTrainingJob(BackgroundJob):
 
     def _pretrained_start(self, model_file) -> dict[str, Any]:
         """The shipped weights a fine-tune starts from; a clear refusal when they cannot be."""
-        reason = why_not_pretrained(model_file.audio_settings)
+        reason = why_not_pretrained(model_file.audio_settings.mono)
         if reason:
             raise DistillError(f"cannot fine-tune the pretrained vocoder for {self.model_name!r}: {reason}. "
                                "Train one from scratch instead (preset 'scratch')")
@@ -234,7 +235,7 @@ class VocoderTrainingJob(BackgroundJob):
     def _train(self) -> None:
         config, device = self.config, self.device
         model_file = load_model_file(self.model_path)
-        settings = model_file.audio_settings
+        settings = model_file.audio_settings.mono  # the vocoder voices the mid
         data = load_vocoder_data(self.ws, model_file)
         state = None
         if self.resume:

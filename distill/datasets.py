@@ -1,11 +1,10 @@
-"""Datasets: a user's clips in a folder with a manifest, checked file by file on the way in,
-and the cached log-mels and train/validation segments the trainer asks for.
+"""Datasets: a user's clips in a folder with a manifest, checked file by file on the way in.
+Their features are `distill.features`; the windows the trainer takes, `distill.segments`.
 
 On disk::
 
     datasets/<name>/clips/<clip>          byte-for-byte copies of the imported files
     datasets/<name>/dataset.json          the manifest (written atomically)
-    cache/features/<key>.pt               one clip's log-mel, key = sha256(clip bytes + AudioSettings)
 
 What the manifest keeps. `clips` lists only the clips that are in the dataset (status "ok"
 or "warning", each with its sha256, duration, rate, channels, peak, clipping and silence).
@@ -27,10 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
-import hashlib
-import json
-import random
 import shutil
 import tempfile
 import time
@@ -40,11 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import torch
-import torch.nn.functional as F
-
 from distill import DistillError
-from distill.audio import LOG_MEL_FLOOR, AudioSettings, log_mel, read_audio, resample
 from distill.clips import (DEFAULT_SEGMENT_SECONDS, DUPLICATE, HEAVY_CLIPPING_FRACTION, MOSTLY_SILENT_FRACTION, OK,
                            QUIET_DBFS, REJECTED, SKIPPED, WARNING, Clip, _percent, _plural, check_clip)
 from distill.sources import AUDIO_EXTENSIONS, GivenFile, NamedFile, gather, leaf_name  # noqa: F401 (re-exported)
@@ -63,14 +54,6 @@ CLIPS_DIR = "clips"
 
 MIN_TRAINING_SECONDS = 30.0  # less usable audio than this gets a warning
 
-FEATURE_CACHE_VERSION = 1  # bump when distill.audio's decoding or log_mel changes its output
-# Training windows start every segment_frames / 4: each moment of a clip is seen at four
-# positions in the window, which matters with small datasets (validation windows do not overlap).
-TRAIN_WINDOW_OVERLAP = 3
-# Leading silence quieter than this far below a clip's loudest frame is trimmed from training
-# windows, so one-shots line up at their onset (a couple of frames before it are kept).
-ONSET_THRESHOLD_DB = 60.0
-ONSET_LEAD_FRAMES = 2
 EXAMPLE_MARKER = ".example-created"  # in datasets/: the example was offered once; never again
 
 
@@ -555,76 +538,6 @@ def ensure_example_dataset(ws: Workspace, name: str = "example") -> Dataset | No
     return report.dataset
 
 
-# --- features for training -----------------------------------------------------------------
-
-def feature_cache_path(ws: Workspace, clip_sha256: str, settings: AudioSettings, speed: float = 1.0) -> Path:
-    """Where one clip's log-mel lives: keyed by the clip's bytes, every audio setting and the
-    playback speed (augmentation), so a changed clip or setting misses the cache and nothing
-    else does."""
-    key = {"clip": clip_sha256, "audio": settings.to_dict(), "version": FEATURE_CACHE_VERSION}
-    if speed != 1.0:
-        key["speed"] = round(float(speed), 6)
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
-    return ws.cache_dir / "features" / f"{digest}.pt"
-
-
-def _load_cached(path: Path, settings: AudioSettings) -> torch.Tensor | None:
-    try:
-        mel = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # missing, truncated, garbage: recompute
-        return None
-    if (not isinstance(mel, torch.Tensor) or mel.dim() != 2 or mel.shape[0] != settings.n_mels
-            or mel.shape[1] < 1 or mel.dtype != torch.float32 or not torch.isfinite(mel).all()):
-        return None
-    return mel
-
-
-def change_speed(wave: torch.Tensor, speed: float, sample_rate: int) -> torch.Tensor:
-    """Play `wave` `speed` times faster: shorter and higher by the same ratio, as a tape or
-    a sampler does. The honest variation a small set of one-shots can give.
-
-    The speed is rounded to a 2 % grid (the source rate a multiple of sample_rate / 50):
-    resampling costs grow with the rates' reduced ratio: 19624 → 22050 Hz (gcd 2) took 3.5 s
-    for a 3 s clip, where 26460 → 22050 Hz (gcd 4410) takes milliseconds."""
-    step = max(1, sample_rate // 50)
-    source_rate = max(step, round(sample_rate * speed / step) * step)
-    return wave if source_rate == sample_rate else resample(wave, source_rate, sample_rate)
-
-
-def cached_log_mel(ws: Workspace, path: Path, clip_sha256: str, settings: AudioSettings,
-                   speed: float = 1.0) -> tuple[torch.Tensor, bool]:
-    """(log-mel (n_mels, frames), whether it was computed now rather than read from the cache)."""
-    cache = feature_cache_path(ws, clip_sha256, settings, speed)
-    mel = _load_cached(cache, settings) if cache.exists() else None
-    if mel is not None:
-        return mel, False
-    wave = change_speed(read_audio(path, settings.sample_rate), speed, settings.sample_rate)
-    mel = log_mel(wave, settings).float().contiguous()
-    try:
-        with atomic_path(cache) as tmp:
-            torch.save(mel.clone(), tmp)
-    except OSError:  # a full disk costs the cache, not the training
-        pass
-    return mel, True
-
-
-def trim_onset(mel: torch.Tensor, threshold_db: float = ONSET_THRESHOLD_DB,
-               lead_frames: int = ONSET_LEAD_FRAMES) -> torch.Tensor:
-    """(n_mels, frames) without the leading frames more than `threshold_db` below the
-    loudest frame (keeping `lead_frames` before the onset): one-shots start where they start."""
-    energy = torch.logsumexp(2 * mel, dim=0) / 2  # log magnitude of each frame
-    loud = (energy >= energy.max() - threshold_db * math.log(10) / 20).nonzero()
-    first = int(loud[0]) if loud.numel() else 0
-    return mel[:, max(0, first - lead_frames):]
-
-
-def clip_log_mel(ws: Workspace, dataset: str, clip_name: str, settings: AudioSettings) -> torch.Tensor:
-    """The full log-mel of one clip of a dataset (cached), for previews and analysis."""
-    ds = load_dataset(ws, dataset)
-    clip = ds.clip(clip_name)
-    return cached_log_mel(ws, ds.clip_path(clip.name), clip.sha256, settings)[0]
-
-
 def _is_stale(dataset: Dataset, clip: Clip) -> bool:
     path = dataset.clip_path(clip.name)
     if not path.is_file():
@@ -633,7 +546,7 @@ def _is_stale(dataset: Dataset, clip: Clip) -> bool:
     return (stat.st_size, stat.st_mtime_ns) != (clip.size_bytes, clip.mtime_ns)
 
 
-def _refresh_changed(ws: Workspace, dataset: Dataset) -> Dataset:
+def refresh_changed(ws: Workspace, dataset: Dataset) -> Dataset:
     """Re-check clips whose file changed on disk since the manifest was written (size or
     mtime differ, then the hash), so the cache key and the stats follow the actual bytes."""
     if not any(_is_stale(dataset, clip) for clip in dataset.clips):
@@ -656,98 +569,8 @@ def _refresh_changed(ws: Workspace, dataset: Dataset) -> Dataset:
     return dataset
 
 
-def split_clips(names: Iterable[str], val_fraction: float = 0.15, seed: int = 0) -> tuple[list[str], list[str]]:
-    """(train, val) by clip, never a clip on both sides: sort, shuffle with `seed`, take
-    round(n·val_fraction) for validation, at least one and never all."""
-    ordered = sorted(set(names))
-    if len(ordered) < 2:
-        raise DistillError(f"a train/validation split needs at least 2 usable clips, got {len(ordered)}")
-    if not 0.0 < val_fraction < 1.0:
-        raise DistillError(f"val_fraction must be between 0 and 1, got {val_fraction}")
-    random.Random(seed).shuffle(ordered)
-    n_val = min(len(ordered) - 1, max(1, round(len(ordered) * val_fraction)))
-    return sorted(ordered[n_val:]), sorted(ordered[:n_val])
 
-
-def segment_log_mel(mel: torch.Tensor, segment_frames: int, hop_frames: int,
-                    drop_silent: bool = True) -> torch.Tensor:
-    """(n_mels, frames) → (windows, n_mels, segment_frames). The end is padded with
-    LOG_MEL_FLOOR (silence) up to the last window, so a short clip gives one padded window.
-    Windows that are pure silence are dropped, unless that would leave none."""
-    frames = mel.shape[1]
-    count = 1 if frames <= segment_frames else 1 + -(-(frames - segment_frames) // hop_frames)
-    needed = (count - 1) * hop_frames + segment_frames
-    if needed > frames:
-        mel = F.pad(mel, (0, needed - frames), value=LOG_MEL_FLOOR)
-    windows = mel.unfold(1, segment_frames, hop_frames).permute(1, 0, 2)
-    if drop_silent:
-        loud = windows.amax(dim=(1, 2)) >= LOG_MEL_FLOOR + 1.0
-        # index_select, not windows[loud]: boolean-mask indexing costs ~15 ms a call here.
-        windows = windows.index_select(0, loud.nonzero().squeeze(1)) if bool(loud.any()) else windows[:1]
-    return windows.contiguous()
-
-
-def dataset_fingerprint(clips: Iterable[Clip], settings: AudioSettings, segment_frames: int) -> str:
-    payload = {"clips": sorted([c.name, c.sha256] for c in clips), "audio": settings.to_dict(),
-               "segment_frames": int(segment_frames)}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-@dataclass
-class TrainingData:
-    train: torch.Tensor  # (N, n_mels, segment_frames) float32 log-mels, onset-trimmed, speed-augmented
-    val: torch.Tensor  # (M, n_mels, segment_frames), onset-trimmed, as recorded
-    train_clips: list[str]
-    val_clips: list[str]
-    fingerprint: str  # sha256 over the sorted (clip name, clip sha256) pairs + audio settings + segment_frames
-    preparation_seconds: float
-    computed_clips: int  # how many clips' features were computed now (0 when all came from the cache)
-    clip_features: dict[str, torch.Tensor]  # name → full-clip log-mel (n_mels, frames), for previews/analysis
-    speeds: tuple[float, ...] = ()  # the playback speeds the training clips were also played at
-
-
-def _stack(mels: list[torch.Tensor], n_mels: int, segment_frames: int, hop_frames: int) -> torch.Tensor:
-    parts = [segment_log_mel(trim_onset(m), segment_frames, hop_frames) for m in mels]
-    return torch.cat(parts) if parts else torch.empty(0, n_mels, segment_frames)
-
-
-def prepare_training_data(ws: Workspace, dataset: str, settings: AudioSettings, segment_frames: int,
-                          val_fraction: float = 0.15, seed: int = 0,
-                          speeds: Iterable[float] = ()) -> TrainingData:
-    """Everything the trainer needs from a dataset: cached log-mels of its usable clips, split
-    by clip, onset-trimmed and cut into windows (training windows overlap, validation ones do
-    not). Training clips are also played at each of `speeds` (cached like the originals, so
-    augmentation costs once per dataset, not per step or per run)."""
-    started = time.perf_counter()
-    if int(segment_frames) < 1:
-        raise DistillError(f"segment_frames must be at least 1, got {segment_frames}")
-    segment_frames = int(segment_frames)
-    speeds = tuple(float(v) for v in speeds if float(v) != 1.0)
-    if any(not 0.25 <= v <= 4.0 for v in speeds):
-        raise DistillError(f"playback speeds must lie between 0.25 and 4, got {speeds}")
-    ds = _refresh_changed(ws, load_dataset(ws, dataset))
-    usable = sorted(ds.usable_clips, key=lambda c: c.name)
-    if len(usable) < 2:
-        raise DistillError(f"dataset {ds.name!r} has {_plural(len(usable), 'usable clip')}; training needs "
-                           f"at least 2 (one to learn from, one to check against): add more with "
-                           f"`distill dataset add {ds.name} PATH...`")
-    train_names, val_names = split_clips([c.name for c in usable], val_fraction, seed)
-    features: dict[str, torch.Tensor] = {}
-    augmented: list[torch.Tensor] = []
-    computed = 0
-    for clip in usable:
-        features[clip.name], fresh = cached_log_mel(ws, ds.clip_path(clip.name), clip.sha256, settings)
-        computed += fresh
-        if clip.name in train_names:
-            for speed in speeds:
-                mel, fresh = cached_log_mel(ws, ds.clip_path(clip.name), clip.sha256, settings, speed)
-                augmented.append(mel)
-                computed += fresh
-    hop = max(1, segment_frames // TRAIN_WINDOW_OVERLAP)
-    return TrainingData(
-        train=_stack([features[n] for n in train_names] + augmented, settings.n_mels, segment_frames, hop),
-        val=_stack([features[n] for n in val_names], settings.n_mels, segment_frames, segment_frames),
-        train_clips=train_names, val_clips=val_names,
-        fingerprint=dataset_fingerprint(usable, settings, segment_frames),
-        preparation_seconds=time.perf_counter() - started, computed_clips=computed, clip_features=features,
-        speeds=speeds)
+def dataset_channels(dataset: Dataset) -> int:
+    """2 when any usable clip has two channels or more: a stereo model (its mono clips centred,
+    their side silent); else 1."""
+    return 2 if any(c.channels >= 2 for c in dataset.usable_clips) else 1
