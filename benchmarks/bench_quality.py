@@ -148,6 +148,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="a TrainConfig field to change (JSON value), e.g. --set epochs=20; default: none")
     parser.add_argument("--no-before", action="store_true", help="skip the 22.05 kHz mono system")
+    parser.add_argument("--channels", type=int, choices=(1, 2), default=None,
+                        help="train at 44.1 kHz in this many channels whatever the clips are (default: the dataset's)")
     parser.add_argument("--write", type=Path, default=None)
     args = parser.parse_args()
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -158,7 +160,8 @@ def main() -> None:
         ws = Workspace.open(Path(tmp) / "ws")
         for name in args.only or ["dev-pitched", "dev-drums"]:
             training, held_out = split(args.corpora / name)
-            model_path, seconds, epochs = train(ws, name, training, overrides)
+            model_path, seconds, epochs = train(ws, name, training, overrides,
+                                                AudioSettings(channels=args.channels) if args.channels else None)
             settings = load_model_file(model_path).audio_settings
             print(f"{name}: {len(training)} training clips, {settings.describe()}, {epochs} epochs, training "
                   f"{seconds:.1f} s wall (start to finish, data preparation and previews included); peak memory "
