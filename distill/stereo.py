@@ -4,7 +4,7 @@ A stereo clip's features are the log-mel of its mid, M = (L + R) / 2, and below 
 S = (L − R) / 2, in 16 bands (`distill.audio.features`), and the model carries both in one
 latent trajectory. Synthesis voices the mid like a mono sound (vocoder or Griffin-Lim), then
 makes the side *from the mid*: the mid's spectrum turned a quarter cycle (−90°, a Hilbert
-transform) and scaled, band by band and frame by frame, to the side's level.
+transform) and scaled, band by band and frame by frame, to the side's power.
 
 Why not voice the side on its own, or left and right apart: a vocoder is deterministic, so a
 side mel shaped like the mid's comes back as a scaled copy of the mid (the image collapses to
@@ -25,7 +25,7 @@ import math
 
 import torch
 
-from distill.audio import LOG_MEL_FLOOR, AudioSettings, log_mel, side_pool
+from distill.audio import LOG_MEL_FLOOR, AudioSettings, side_levels
 from distill.vocoder.network import mel_bin_weights
 
 # The most the side may be raised above the turned mid in one band (nats: +20 dB). A side far
@@ -57,8 +57,8 @@ def _bin_weights(settings: AudioSettings, device: torch.device) -> torch.Tensor:
 
 def side_from_mid(mid: torch.Tensor, side_features: torch.Tensor, settings: AudioSettings) -> torch.Tensor:
     """The side for a voiced `mid` (samples,): the mid turned −90° in every bin, scaled per side
-    band and frame to `side_features` ((side_bands, frames): `distill.audio.side_pool` of the
-    side's log-mel). Deterministic; silence where the side is at the floor."""
+    band and frame to `side_features` ((side_bands, frames): `distill.audio.side_levels`).
+    Deterministic; silence where the side is at the floor."""
     n_fft, hop, device = settings.n_fft, settings.hop_length, mid.device
     window, weights = _window(settings, device), _bin_weights(settings, device)
     length = mid.shape[-1]
@@ -69,8 +69,7 @@ def side_from_mid(mid: torch.Tensor, side_features: torch.Tensor, settings: Audi
     group = settings.n_mels // settings.side_bands
     side = torch.zeros_like(mid)
     for _ in range(SIDE_MATCH_PASSES):
-        own = side_pool(log_mel(torch.istft(spec, n_fft, hop, window=window, center=True, length=length), settings),
-                        settings)[:, :frames]
+        own = side_levels(torch.istft(spec, n_fft, hop, window=window, center=True, length=length), settings)[:, :frames]
         # a band at the floor asks for silence: no gain is small enough to reach it from a loud mid
         gain = torch.where(silent, torch.full_like(target, -50.0), (target - own).clamp(max=SIDE_GAIN_LIMIT))
         scale = torch.exp(weights @ gain.repeat_interleave(group, dim=0))

@@ -12,8 +12,8 @@ import soundfile as sf
 import torch
 
 from distill import DistillError
-from distill.audio import loudness_lufs
-from distill.pack import PACK_FILE, PEAK_LIMIT_DB, make_pack, packs_dir, regenerate, trim_tail
+from distill.audio import OutputFormat, loudness_lufs, true_peak_dbtp
+from distill.pack import PACK_FILE, TRUE_PEAK_CEILING_DBTP, make_pack, packs_dir, regenerate, trim_tail
 from test_modelfile import make_model_file
 
 
@@ -47,9 +47,11 @@ def test_sounds_are_matched_to_the_datasets_loudness_not_peak_normalised(model_w
     for entry in manifest["files"]:
         wave, rate = sf.read(str(result.folder / entry["file"]), dtype="float32")
         peaks.append(float(np.abs(wave).max()))
-        measured = loudness_lufs(torch.from_numpy(wave), rate)
+        measured = loudness_lufs(torch.from_numpy(wave.T if wave.ndim == 2 else wave), rate)
+        true_peak = true_peak_dbtp(wave.T if wave.ndim == 2 else wave, rate)
+        assert true_peak <= TRUE_PEAK_CEILING_DBTP + 0.01 and entry["true_peak_dbtp"] == pytest.approx(true_peak, abs=0.05)
         if entry["peak_limited"]:
-            assert measured < target and 20 * np.log10(peaks[-1]) == pytest.approx(PEAK_LIMIT_DB, abs=0.05)
+            assert measured < target and true_peak == pytest.approx(TRUE_PEAK_CEILING_DBTP, abs=0.05)
         else:
             assert measured == pytest.approx(target, abs=0.3)
     assert max(peaks) - min(peaks) > 0.01  # not every sound's peak pushed to one level
@@ -97,3 +99,34 @@ def test_cli_pack(model_ws, tmp_path, capsys):
     manifest = json.loads((tmp_path / "my pack" / PACK_FILE).read_text())
     assert [e["spec"]["position"] for e in manifest["files"]] == [0.0, 0.5, 1.0]
     assert manifest["settings"]["mode"] == "morph" and manifest["settings"]["morph"] == ["clip1.wav", "clip4.wav"]
+
+
+@pytest.mark.parametrize("fmt, subtype", [(OutputFormat("wav", 16, 48000), "PCM_16"),
+                                          (OutputFormat("wav", 32), "FLOAT"),
+                                          (OutputFormat("flac", 24, 44100), "PCM_24")])
+def test_a_pack_is_written_at_the_rate_bits_and_format_asked_at_a_loudness_under_a_true_peak_ceiling(
+        model_ws, fmt, subtype):
+    result = make_pack(model_ws, "drones", n=3, seed=4, device="cpu", fmt=fmt, loudness_lufs_target=-18.0)
+    manifest = json.loads((result.folder / PACK_FILE).read_text())
+    rate = fmt.sample_rate or 44100
+    assert manifest["format"] == {"container": fmt.container, "bits": fmt.bits, "float": fmt.bits == 32,
+                                  "sample_rate": rate}
+    assert manifest["loudness_target_lufs"] == -18.0 and manifest["true_peak_ceiling_dbtp"] == -1.0
+    for entry in manifest["files"]:
+        path = result.folder / entry["file"]
+        info = sf.info(str(path))
+        assert path.suffix == f".{fmt.container}" and info.format == fmt.container.upper()
+        assert (info.samplerate, info.subtype, info.channels) == (rate, subtype, manifest["channels"])
+        wave, _ = sf.read(str(path), dtype="float32", always_2d=True)
+        assert true_peak_dbtp(wave.T, rate) <= -1.0 + 0.01
+        if not entry["peak_limited"]:
+            assert loudness_lufs(torch.from_numpy(wave.T), rate) == pytest.approx(-18.0, abs=0.5)
+        again, again_rate = regenerate(model_ws, result.folder / PACK_FILE, entry["file"], device="cpu")
+        assert again_rate == rate and again.shape[-1] == wave.shape[0]
+
+
+def test_a_format_no_file_type_can_hold_is_refused():
+    with pytest.raises(DistillError, match="32-bit float is WAV only"):
+        OutputFormat("flac", 32)
+    with pytest.raises(DistillError, match="44100 or 48000"):
+        OutputFormat("wav", 24, 96000)
