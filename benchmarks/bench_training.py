@@ -8,7 +8,13 @@
    so drifting load hits both alike. The fastest epochs (least disturbed by whatever else
    the machine does) and the medians are both reported.
 
+3. Scale (`--large`): a corpus of ~500 clips (~20 min) made from the dev corpora
+   (`../shared/corpora`) played at 7 speeds, trained with the default settings: data
+   preparation, seconds per epoch, the epochs the default run takes for it, its whole wall time
+   and the process's peak memory. Target: the default run ends within 15 min on this CPU.
+
     .venv/bin/python benchmarks/bench_training.py [--preset default] [--epochs 6] [--rounds 2]
+    .venv/bin/python benchmarks/bench_training.py --large [--corpora DIR]
 """
 
 from __future__ import annotations
@@ -80,14 +86,66 @@ def engine_epochs(ws: Workspace, config: TrainConfig) -> list[float]:
     return [b - a for a, b in zip(stamps, stamps[1:])]
 
 
+def large_corpus(corpora: Path, folder: Path, speeds: tuple[float, ...] = (0.8, 0.87, 0.94, 1.0, 1.07, 1.15, 1.24)
+                 ) -> list[Path]:
+    """Every dev-corpus clip at each of `speeds` (resampled like tape: shorter and higher), in its
+    own channels at 44.1 kHz: ~500 clips, ~20 minutes."""
+    import soundfile as sf
+
+    from distill.audio import read_audio
+    from distill.datasets import AUDIO_EXTENSIONS
+    from distill.features import change_speed
+
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for clip in sorted(p for name in ("dev-pitched", "dev-drums") for p in (corpora / name).iterdir()
+                       if p.suffix.lower() in AUDIO_EXTENSIONS):
+        wave = read_audio(clip, 44100, 2 if sf.info(str(clip)).channels >= 2 else 1)
+        for speed in speeds:
+            out = change_speed(wave, speed, 44100)
+            target = folder / f"{clip.stem}-x{speed:g}.wav"
+            sf.write(str(target), (out.T if out.dim() == 2 else out).numpy(), 44100, subtype="PCM_16")
+            made.append(target)
+    return made
+
+
+def scale(corpora: Path) -> None:
+    import resource
+
+    from distill.datasets import load_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace.open(Path(tmp) / "ws")
+        clips = large_corpus(corpora, Path(tmp) / "large")
+        create_dataset(ws, "large", clips)
+        minutes = load_dataset(ws, "large").total_duration / 60
+        config = TrainConfig(dataset="large", device="cpu")
+        started = time.perf_counter()
+        job = start_training(ws, config)
+        epochs = [event for event in job.events() if isinstance(event, EpochFinished)]
+        job.join()
+        wall = time.perf_counter() - started
+        assert isinstance(job.outcome, Finished), job.outcome
+        per_epoch = statistics.median(e.seconds for e in epochs)
+        print(f"large corpus: {len(clips)} clips, {minutes:.1f} min of audio; default run: {len(epochs)} epochs of "
+              f"{per_epoch:.1f} s (median), {wall / 60:.1f} min wall from Train to finished (data preparation and "
+              f"previews included; target <= 15 min); peak memory "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--large", action="store_true", help="the ~500-clip scale run instead")
+    parser.add_argument("--corpora", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpora")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rate", type=int, default=48000, help="sample rate of the benchmark's clips")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.large:
+        scale(args.corpora)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace.open(Path(tmp) / "ws")

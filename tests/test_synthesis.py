@@ -215,7 +215,7 @@ def test_a_vocoder_for_other_settings_and_a_wrong_shape_are_refused():
         Synthesizer(SETTINGS)(torch.zeros(1, 128, 10))
     with pytest.raises(DistillError, match="128 feature rows"):
         Synthesizer(SETTINGS)(torch.zeros(64, 10))
-    with pytest.raises(DistillError, match="256 feature rows"):  # a stereo model's: mid and side
+    with pytest.raises(DistillError, match="144 feature rows"):  # a stereo model's: the mid's, the side's 16
         Synthesizer(AudioSettings(channels=2))(torch.zeros(128, 10))
 
 

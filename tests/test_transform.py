@@ -20,7 +20,7 @@ from distill.cli import main
 from distill.model import ConvVAE
 from distill.modelfile import attach_vocoder
 from distill.synthesis import Synthesizer
-from distill.transform import PEAK_CEILING_DBFS, TransformResult, read_input, transform_files, transform_wave
+from distill.transform import LEAD_IN_HOPS, PEAK_CEILING_DBFS, TransformResult, read_input, transform_files, transform_wave
 from test_modelfile import TINY, make_model_file, vocoder_slot
 
 SETTINGS = AudioSettings()
@@ -47,7 +47,7 @@ def read(path):
     return sf.read(str(path), dtype="float32")[0]
 
 
-@pytest.mark.parametrize("samples", [100, 1023, 22050, 22050 + 77])
+@pytest.mark.parametrize("samples", [100, 2047, 44100, 44100 + 77])
 def test_the_output_has_exactly_the_inputs_length(samples):
     wave = 0.3 * torch.sin(2 * math.pi * 220 * torch.arange(samples) / SETTINGS.sample_rate)
     seen = []
@@ -58,7 +58,8 @@ def test_the_output_has_exactly_the_inputs_length(samples):
 
     out = transform_wave(ConvVAE(TINY).eval(), wave, SETTINGS, synthesize)
     assert out.shape == (samples,) and out.dtype == torch.float32 and torch.isfinite(out).all()
-    assert seen == [(SETTINGS.n_mels, max(samples, SETTINGS.n_fft) // SETTINGS.hop_length + 1)]
+    # the clip's frames, and the lead-in of silence the analysis puts before it
+    assert seen == [(SETTINGS.n_mels, max(samples, SETTINGS.n_fft) // SETTINGS.hop_length + 1 + LEAD_IN_HOPS)]
 
 
 def test_the_level_is_the_models_not_normalised():
@@ -72,10 +73,12 @@ def test_the_level_is_the_models_not_normalised():
 
 
 def test_transform_wave_refuses_what_is_not_one_clip():
-    with pytest.raises(DistillError, match="non-empty mono"):
-        transform_wave(ConvVAE(TINY).eval(), torch.zeros(2, 1000), SETTINGS, Synthesizer(SETTINGS))
-    with pytest.raises(DistillError, match="non-empty mono"):
+    with pytest.raises(DistillError, match="non-empty waveform"):
+        transform_wave(ConvVAE(TINY).eval(), torch.zeros(2, 2, 1000), SETTINGS, Synthesizer(SETTINGS))
+    with pytest.raises(DistillError, match="non-empty waveform"):
         transform_wave(ConvVAE(TINY).eval(), torch.zeros(0), SETTINGS, Synthesizer(SETTINGS))
+    with pytest.raises(DistillError, match="non-empty waveform"):
+        transform_wave(ConvVAE(TINY).eval(), torch.zeros(2, 0), SETTINGS, Synthesizer(SETTINGS))
 
 
 def test_files_are_written_one_per_input_at_the_inputs_length_and_never_over_another(model_ws, tmp_path):
@@ -85,10 +88,12 @@ def test_files_are_written_one_per_input_at_the_inputs_length_and_never_over_ano
     assert [r.ok for r in results] == [True, True] and [r.input for r in results] == [a, b]
     folder = model_ws.transformed_dir / "drones"
     assert [r.path for r in results] == [folder / "pluck_one-drones.wav", folder / "stereo-drones.wav"]
-    for result, seconds in zip(results, (1.0, 0.7)):
-        info = sf.info(str(result.path))
-        assert info.samplerate == 22050 and info.subtype == "PCM_16" and info.channels == 1
-        assert info.frames == round(seconds * 22050) and result.seconds == pytest.approx(seconds, abs=1e-3)
+    for result, source, seconds in zip(results, (a, b), (1.0, 0.7)):
+        info, given = sf.info(str(result.path)), sf.info(str(source))
+        # a mono model's files are mono at 44.1 kHz, as long as the input (resampled when it is not 44.1)
+        assert info.samplerate == 44100 and info.subtype == "PCM_16" and info.channels == 1
+        assert info.frames == round(given.frames * 44100 / given.samplerate)
+        assert result.seconds == pytest.approx(seconds, abs=1e-3)
         assert result.clipped_db == 0.0 and result.note == ""
         assert result.output_rms_dbfs == pytest.approx(rms_db(read(result.path)), abs=0.1)
     assert results[0].input_rms_dbfs == pytest.approx(rms_db(sf.read(str(a))[0]), abs=0.1)

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -284,11 +285,15 @@ def test_variations_morphs_and_a_pack_from_the_page(app, model):
     assert len([p for p in outputs if value(p)]) == 4
     with pytest.raises(Exception, match="pick a training clip to vary"):
         generate(client, model, mode="Variations of a clip")
-    download, summary = client.predict(model, 3, "Random", 2, 5, 1.0, 0, None, None, None, None, 3, False,
-                                       0, 0, 0, 0, api_name="/pack")
+    download, summary = client.predict(model, 3, "FLAC 24-bit", "48 kHz", "Random", 2, 5, 1.0, 0, None, None, None,
+                                       None, 3, False, 0, 0, 0, 0, api_name="/pack")
     zip_path = Path(value(download))
-    assert zip_path.suffix == ".zip" and "3 sounds" in summary
-    assert (ws.root / "packs" / f"{model}-random-seed5" / "pack.json").is_file()
+    assert zip_path.suffix == ".zip" and "3 sounds" in summary and "FLAC 24-bit, 48 kHz" in summary
+    folder = ws.root / "packs" / f"{model}-random-seed5"
+    assert (folder / "pack.json").is_file()
+    files = sorted(folder.glob("*.flac"))
+    assert len(files) == 3 and all((sf.info(str(f)).samplerate, sf.info(str(f)).subtype) == (48000, "PCM_24")
+                                   for f in files)
 
 
 def test_a_refused_import_is_one_message_and_leaves_the_rest_of_the_tab_alone(app, tmp_path):
@@ -509,7 +514,7 @@ def transform(client: Client, model: str | None, uploads: list[Path], dataset: s
               clips: list[str] | None = None, griffin_lim: bool = False):
     """summary, the originals, the transformed players, the download links (the Rows are no outputs)."""
     outputs = client.predict(model, [handle_file(str(p)) for p in uploads], dataset, clips or [], griffin_lim,
-                             api_name="/transform")
+                             "WAV 16-bit", "the model's (44.1 kHz)", api_name="/transform")
     summary, rest = outputs[0], outputs[1:]
     slots = (len(rest) - 1) // 2
     return summary, [value(p) for p in rest[:slots]], [value(p) for p in rest[slots:2 * slots]], value(rest[-1])
