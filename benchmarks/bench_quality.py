@@ -84,7 +84,7 @@ def train(ws: Workspace, name: str, clips: list[Path], overrides: dict,
     epoch_seconds = [m["seconds"] for m in read_metrics(ws.experiment_dir(job.experiment_id))]
     print(f"  epochs took {statistics.median(epoch_seconds):.2f} s (median), {sum(epoch_seconds):.1f} s in all; "
           f"the rest of the wall time is data preparation, previews and start-up")
-    return export_model(ws, job.experiment_id, name=name, device="cpu"), seconds, config.epochs
+    return export_model(ws, job.experiment_id, name=name, device="cpu"), seconds, job.config.epochs
 
 
 def original(clip: Path) -> torch.Tensor:

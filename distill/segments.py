@@ -127,3 +127,20 @@ def dataset_settings(ws: Workspace, dataset: str) -> AudioSettings:
     """The audio settings a new model of `dataset` trains at: full band, and stereo when any of
     its clips is (`distill.datasets.dataset_channels`)."""
     return AudioSettings(channels=dataset_channels(load_dataset(ws, dataset)))
+
+
+def estimate_train_windows(ws: Workspace, dataset: str, segment_frames: int, val_fraction: float, seed: int,
+                           speeds: Iterable[float]) -> int:
+    """About how many training windows `prepare_training_data` will cut, from the clips'
+    durations alone (no audio read): for sizing a run before its features exist."""
+    settings = AudioSettings()
+    usable = load_dataset(ws, dataset).usable_clips
+    train, _ = split_clips([c.name for c in usable], val_fraction, seed)
+    durations = {c.name: c.duration for c in usable}
+    hop = max(1, segment_frames // TRAIN_WINDOW_OVERLAP)
+    total = 0
+    for name in train:
+        for speed in (1.0, *(float(v) for v in speeds if float(v) != 1.0)):
+            frames = durations[name] / speed * settings.sample_rate / settings.hop_length + 1
+            total += 1 + max(0, -(-(int(frames) - segment_frames) // hop))
+    return total

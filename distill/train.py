@@ -34,13 +34,14 @@ from distill.checkpoints import (CheckpointInfo, CheckpointWriter, append_metric
                                  serialise_checkpoint, truncate_metrics, write_checkpoint, write_experiment)
 from distill.datasets import clip_path, load_dataset
 from distill.features import trim_onset
-from distill.segments import TrainingData, dataset_settings, prepare_training_data, split_clips
+from distill.segments import (TrainingData, dataset_settings, estimate_train_windows, prepare_training_data,
+                              split_clips)
 from distill.jobs import (STOP_REQUEST_FILE, STOPPED, BackgroundJob, Cancelled, CheckpointWritten,
                           EpochFinished, Finished, PreviewWritten, Started, Warning)
 from distill.experiments import WorkspaceLock, new_experiment_id, get_experiment
 from distill.model import ConvVAE, ModelConfig, vae_loss
 from distill.previews import PreviewItem, write_previews
-from distill.train_config import TrainConfig
+from distill.train_config import DEFAULT_EPOCHS, TrainConfig, default_epochs
 from distill.workspace import Workspace
 
 PREVIEW_SOURCE_CLIPS = 16
@@ -374,6 +375,23 @@ def _launch(ws: Workspace, job: TrainingJob, settings: AudioSettings, epochs_lef
     return job
 
 
+def planned(ws: Workspace, config: TrainConfig) -> tuple[TrainConfig, str | None]:
+    """`config` with its epochs decided (`default_epochs` when not given), and a sentence for
+    the user when a large dataset got fewer than DEFAULT_EPOCHS."""
+    if config.epochs is not None:
+        return config, None
+    windows = estimate_train_windows(ws, config.dataset, config.model_config().segment_frames, config.val_fraction,
+                                     config.seed, config.speed_augment)
+    steps = -(-windows // config.batch_size)
+    epochs = default_epochs(steps)
+    note = None
+    if epochs < DEFAULT_EPOCHS:
+        note = (f"a large dataset: {epochs} epochs of about {steps:,} steps each (not {DEFAULT_EPOCHS}), so the "
+                f"default run ends in about {max(1, round(epochs * steps * 0.09 / 60))} min on 2 CPU cores; "
+                "set the epochs to train longer")
+    return replace(config, epochs=epochs), note
+
+
 def start_training(ws: Workspace, config: TrainConfig) -> TrainingJob:
     """Create an experiment and start training it on a background thread. Refuses (with a
     DistillError) when another job trains in this workspace, the dataset is unusable, or the
@@ -382,6 +400,7 @@ def start_training(ws: Workspace, config: TrainConfig) -> TrainingJob:
     split_clips([clip.name for clip in load_dataset(ws, config.dataset).usable_clips], config.val_fraction,
                 config.seed)
     resolve_device(config.device)
+    config, note = planned(ws, config)
     name = config.name or config.dataset
     experiment_id = new_experiment_id(ws, name)
     folder = ws.experiment_dir(experiment_id)
@@ -390,6 +409,8 @@ def start_training(ws: Workspace, config: TrainConfig) -> TrainingJob:
                               "config": config.to_dict(), "status": "created", "created": now_iso(),
                               "epoch": 0})
     job = TrainingJob(ws, experiment_id, replace(config, name=name))
+    if note:
+        job.publish(Warning(message=note))
     try:
         return _launch(ws, job, dataset_settings(ws, config.dataset), config.epochs)
     except DistillError:

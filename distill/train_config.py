@@ -14,6 +14,21 @@ _KL = KLSchedule()
 # Training clips the previews' random sounds are made from (encoded whole at each preview: few is cheap).
 
 
+# The default run: 13 epochs (the default preset on 32 clips of ~2 s: ~90 s on 2 CPU cores) ...
+DEFAULT_EPOCHS = 13
+# ... or, for a large dataset, as many as fit this many optimiser steps: a step of the default
+# preset takes ~0.09 s on 2 CPU cores (dev-pitched: 67 steps an epoch in 6.3 s), so the budget
+# is ~9 min of training, and a 500-clip corpus (~20 min of audio, ~1,100 steps an epoch) ends
+# within 15 min with its data preparation. Up to ~8 minutes of audio keeps all 13 epochs.
+DEFAULT_STEP_BUDGET = 6000
+MIN_DEFAULT_EPOCHS = 2
+
+
+def default_epochs(steps_per_epoch: int) -> int:
+    """The epochs of a default run whose epoch takes `steps_per_epoch` optimiser steps."""
+    return max(MIN_DEFAULT_EPOCHS, min(DEFAULT_EPOCHS, DEFAULT_STEP_BUDGET // max(1, steps_per_epoch)))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run is made of. These defaults are the only ones: the CLI and
@@ -22,7 +37,8 @@ class TrainConfig:
     dataset: str
     name: str | None = None  # the experiment's display name; defaults to the dataset's
     preset: str = "default"  # "tiny" (tests, quick looks) or "default"
-    epochs: int = 13  # the default preset on 32 clips of ~2 s: ~80 s on 2 CPU cores
+    # None: DEFAULT_EPOCHS, or fewer for a large dataset (`default_epochs`), decided when it starts
+    epochs: int | None = None
     batch_size: int = 16
     # Low, because training starts from the PCA of the data (`ConvVAE.fit_linear_path`), not
     # from noise: 1e-3 first undoes much of that start (measured: worse after 800 steps).
@@ -50,7 +66,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         preset(self.preset)
         checks = [
-            (self.epochs >= 1, "epochs must be at least 1"),
+            (self.epochs is None or self.epochs >= 1, "epochs must be at least 1"),
             (self.batch_size >= 1, "batch size must be at least 1"),
             (self.learning_rate > 0, "learning rate must be positive"),
             (0 < self.lr_decay <= 1, "lr_decay must be in (0, 1]"),

@@ -288,3 +288,26 @@ def test_sigterm_and_sighup_stop_the_cli_gracefully_and_it_resumes_exactly(small
     assert get_experiment(small, record["id"])["status"] == "completed"
     rows = read_metrics(small.experiment_dir(record["id"]))
     assert [r["epoch"] for r in rows] == list(range(1, done + 3))
+
+
+def test_a_default_run_takes_13_epochs_and_fewer_on_a_large_dataset_and_says_so(ws, example_corpus, monkeypatch):
+    from distill import train_config
+    from distill.segments import estimate_train_windows, prepare_training_data, dataset_settings
+    from distill.train import planned
+
+    create_dataset(ws, "d", example_corpus[:8])
+    config = TrainConfig(dataset="d", preset="tiny")
+    assert config.epochs is None
+    settled, note = planned(ws, config)
+    assert settled.epochs == train_config.DEFAULT_EPOCHS == 13 and note is None
+    # the estimate from durations alone is close to the windows the data gives
+    estimate = estimate_train_windows(ws, "d", 32, config.val_fraction, config.seed, config.speed_augment)
+    actual = prepare_training_data(ws, "d", dataset_settings(ws, "d"), 32, config.val_fraction, config.seed,
+                                   config.speed_augment).train.shape[0]
+    assert abs(estimate - actual) <= 0.1 * actual, (estimate, actual)
+    # as if the dataset were ten times the step budget's size for 13 epochs
+    steps = -(-estimate // config.batch_size)
+    monkeypatch.setattr(train_config, "DEFAULT_STEP_BUDGET", steps * 5)
+    settled, note = planned(ws, config)
+    assert settled.epochs == 5 and "a large dataset: 5 epochs" in note
+    assert planned(ws, TrainConfig(dataset="d", epochs=20))[0].epochs == 20  # asked for: as asked

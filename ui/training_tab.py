@@ -66,7 +66,7 @@ def config_from_form(dataset: str | None, preset: str, epochs: Any, batch_size: 
         raise DistillError("learning rate is empty")
     latent = _whole(latent_dim, "latent size") if latent_dim not in (None, "") else 0
     return TrainConfig(dataset=dataset, name=(name or "").strip() or None, preset=preset,
-                       epochs=_whole(epochs, "epochs", 1), batch_size=_whole(batch_size, "batch size", 1),
+                       epochs=_whole(epochs or 0, "epochs") or None, batch_size=_whole(batch_size, "batch size", 1),
                        learning_rate=float(learning_rate), latent_dim=latent or None,
                        preview_every=_whole(preview_every, "preview interval"), device=device)
 
@@ -78,7 +78,8 @@ def form_values(ws: Workspace, config: dict[str, Any]) -> list[Any]:
     names = dataset_names(ws)
     dataset = values.get("dataset") or (names[0] if names else None)
     # The form's "0" means the preset's latent size, as None does in the config.
-    shown = {**values, "latent_dim": values.get("latent_dim") or 0}
+    # and its "0" epochs the automatic choice (None: 13, fewer for a large dataset)
+    shown = {**values, "latent_dim": values.get("latent_dim") or 0, "epochs": values.get("epochs") or 0}
     return [gr.update(choices=names, value=dataset)] + [shown[name] for name in FORM_FIELDS[1:]]
 
 
@@ -159,8 +160,8 @@ def build(ws: Workspace) -> TrainingTab:
                 stop_button = gr.Button("Stop", variant="stop", interactive=False, elem_id="train-stop")
             with gr.Accordion("Settings", open=True):
                 with gr.Row():
-                    epochs = gr.Number(label="Epochs", value=defaults["epochs"], precision=0, minimum=1,
-                                       elem_id="train-epochs")
+                    epochs = gr.Number(label="Epochs", value=defaults["epochs"] or 0, precision=0, minimum=0,
+                                       info="0: 13, fewer for a large dataset (≤ 15 min)", elem_id="train-epochs")
                     batch_size = gr.Number(label="Batch size", value=defaults["batch_size"], precision=0,
                                            minimum=1, elem_id="train-batch-size")
                 with gr.Row():

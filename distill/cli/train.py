@@ -21,7 +21,8 @@ DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 # (flag, TrainConfig field, type, help)
 _OPTIONS = [
     ("--name", "name", str, "experiment name (default: the dataset's name)"),
-    ("--epochs", "epochs", int, "epochs to train"),
+    ("--epochs", "epochs", int, "epochs to train (default: 13, fewer for a large dataset so the run ends within "
+                                "~15 min: said when it starts)"),
     ("--preset", "preset", str, f"model size: {' | '.join(PRESETS)}"),
     ("--batch-size", "batch_size", int, "segments per batch"),
     ("--lr", "learning_rate", float, "learning rate"),
@@ -70,7 +71,7 @@ def run_train(args: argparse.Namespace) -> int:
     values = {field: getattr(args, field) for _, field, _, _ in _OPTIONS if getattr(args, field) is not None}
     config = TrainConfig(dataset=args.dataset, **values)
     job = start_training(workspace_from(args), config)
-    print(f"experiment {job.experiment_id}  ({job.experiment_dir})")
+    print(f"experiment {job.experiment_id}  ({job.experiment_dir}), {job.config.epochs} epochs")
     return follow(job, _epoch_line, f"distill resume {job.experiment_id}")
 
 
