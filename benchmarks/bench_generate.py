@@ -48,12 +48,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_quality import DEFAULT_CORPORA, split, train  # noqa: E402
 from distill.audio import read_audio  # noqa: E402
+from distill.metrics import stereo_image  # noqa: E402
 from distill.export import export_model  # noqa: E402
 from distill.family import closest_pairs, mmd2, novelty, sound_stats, split_half_floor, standardise  # noqa: E402
 from distill.generate import batch_specs, open_studio, under_ceiling  # noqa: E402
 from distill.workspace import Workspace  # noqa: E402
 
-RATE = 22050
+RATE = 44100  # the models' rate: generated sounds and the clips are compared at it
 
 
 def stats_of(paths: list[Path]) -> list:
@@ -73,24 +74,24 @@ def model_for(ws: Workspace, name: str, training: list[Path]) -> Path:
     return path
 
 
-def generate_timed(ws: Workspace, model: Path, n: int, seed: int, write: Path | None):
+def generate_timed(ws: Workspace, model: Path, n: int, seed: int, write: Path | None, griffin_lim: bool = True):
     """(waves, recipes, seconds of audio, seconds of compute): the studio is opened inside the
     timing, as `distill generate` opens it for each call."""
     started = time.perf_counter()
-    studio = open_studio(ws, model, griffin_lim=True, device="cpu")
+    studio = open_studio(ws, model, griffin_lim=griffin_lim, device="cpu")
     waves, recipes = [], []
     for spec in batch_specs(n, seed):
         wave, _, recipe = studio.render(spec)
         waves.append(under_ceiling(wave))
         recipes.append(recipe)
     compute = time.perf_counter() - started
-    audio = sum(len(w) for w in waves) / studio.settings.sample_rate
+    audio = sum(w.shape[-1] for w in waves) / studio.settings.sample_rate
     if write:
         import soundfile as sf
 
         write.mkdir(parents=True, exist_ok=True)
         for i, wave in enumerate(waves):
-            sf.write(write / f"{i:03d}-seed{seed + i}.wav", wave, studio.settings.sample_rate, subtype="FLOAT")
+            sf.write(write / f"{i:03d}-seed{seed + i}.wav", wave.T, studio.settings.sample_rate, subtype="FLOAT")
     return waves, recipes, audio, compute
 
 
@@ -120,6 +121,25 @@ def report(name: str, real, training, generated, recipes, audio: float, compute:
           f"{torch.get_num_threads()} threads)")
 
 
+def image(clips: list[Path], waves: list[np.ndarray], recipes) -> None:
+    """The stereo image of each generated sound against its seed clip's (a sound made from a
+    mono clip is centred, as its clip is): medians over the sounds whose seed clip is stereo."""
+    import soundfile as sf
+
+    by_name = {c.name: c for c in clips}
+    pairs = [(by_name[r.clips[0]], w) for r, w in zip(recipes, waves)
+             if w.ndim == 2 and r.clips[0] in by_name and sf.info(str(by_name[r.clips[0]])).channels >= 2]
+    if not pairs:
+        return
+    real = [stereo_image(read_audio(c, RATE, 2)) for c, _ in pairs]
+    made = [stereo_image(torch.from_numpy(w)) for _, w in pairs]
+    median = lambda values: statistics.median(values)  # noqa: E731
+    print(f"  stereo image of the {len(pairs)} sounds made from stereo clips, each against its clip (medians): "
+          f"side/mid {median([m.side_to_mid_db for m in made]):.1f} dB against {median([r.side_to_mid_db for r in real]):.1f}"
+          f" (difference {median([m.side_to_mid_db - r.side_to_mid_db for m, r in zip(made, real)]):+.1f} dB); "
+          f"L/R correlation {median([m.correlation for m in made]):.3f} against {median([r.correlation for r in real]):.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
@@ -140,9 +160,13 @@ def main() -> None:
             model = model_for(ws, name, training)
             write = args.write / name / "generated" if args.write else None
             waves, recipes, audio, compute = generate_timed(ws, model, args.n, args.seed, write)
-            generated = [sound_stats(torch.from_numpy(w), RATE) for w in waves]
+            generated = [sound_stats(torch.from_numpy(w.mean(axis=0) if w.ndim == 2 else w), RATE) for w in waves]
             report(name, stats_of(sorted(training + held_out)), stats_of(training), generated, recipes, audio,
                    compute)
+            image(training, waves, recipes)
+            _, _, audio, compute = generate_timed(ws, model, args.n, args.seed, None, griffin_lim=False)
+            print(f"  speed with the default decoder (the pretrained vocoder): {audio:.1f} s of audio in "
+                  f"{compute:.2f} s: {audio / compute:.0f}× real time")
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -110,7 +110,8 @@ class _ResBlock(nn.Module):
 
 
 class HiFiGANGenerator(nn.Module):
-    """Kong et al. 2020, configs V2 and V3 (22 kHz, hop 256)."""
+    """Kong et al. 2020, configs V2 and V3 (22 kHz, hop 256); `hop` 512 adds a last ×2 stage
+    (kernel 4), as 44.1 kHz HiFi-GAN variants do."""
 
     CONFIGS = {
         "v2": dict(rates=(8, 8, 2, 2), kernels=(16, 16, 4, 4), channels=128, res_kernels=(3, 7, 11),
@@ -119,9 +120,11 @@ class HiFiGANGenerator(nn.Module):
                    dilations=((1, 2), (2, 6), (3, 12)), paired=False),
     }
 
-    def __init__(self, version: str, n_mels: int = 80):
+    def __init__(self, version: str, n_mels: int = 80, hop: int = 256):
         super().__init__()
-        c = self.CONFIGS[version]
+        c = dict(self.CONFIGS[version])
+        if hop == 512:
+            c["rates"], c["kernels"] = (*c["rates"], 2), (*c["kernels"], 4)
         self.pre = nn.Conv1d(n_mels, c["channels"], 7, padding=3)
         self.ups, self.res, ch = nn.ModuleList(), nn.ModuleList(), c["channels"]
         for rate, kernel in zip(c["rates"], c["kernels"]):
@@ -299,12 +302,18 @@ def speed(threads: int, slot: dict) -> None:
     mel = torch.randn(settings.n_mels, frames) * 2 - 5
     vocoder = load_vocoder(slot, "cpu")
     seconds = (frames - 1) * settings.hop_length / settings.sample_rate
+    stereo = AudioSettings(channels=2)
+    features = torch.cat([mel, torch.randn(stereo.side_bands, frames) * 2 - 7])
+    stereo_synth = Synthesizer(stereo, slot).load()
     candidates = [
         ("this vocoder", lambda: vocoder.synthesize(mel), vocoder.parameter_count(),
          macs_per_second(vocoder.config, settings)),
+        ("this vocoder, stereo (mid voiced, side made)", lambda: stereo_synth(features), vocoder.parameter_count(),
+         None),
         ("Griffin-Lim, 32 iterations", lambda: griffin_lim(mel, settings), 0, None),
     ]
-    for name, net in (("HiFi-GAN V2 generator", HiFiGANGenerator("v2")), ("HiFi-GAN V3 generator", HiFiGANGenerator("v3"))):
+    for name, net in (("HiFi-GAN V2 generator", HiFiGANGenerator("v2", settings.n_mels, settings.hop_length)),
+                      ("HiFi-GAN V3 generator", HiFiGANGenerator("v3", settings.n_mels, settings.hop_length))):
         net.eval()
         macs = conv_macs(net, mel.unsqueeze(0)) / seconds
         candidates.append((name, lambda net=net: net(mel.unsqueeze(0)), sum(p.numel() for p in net.parameters()), macs))
