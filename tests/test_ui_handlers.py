@@ -514,7 +514,7 @@ def transform(client: Client, model: str | None, uploads: list[Path], dataset: s
               clips: list[str] | None = None, griffin_lim: bool = False):
     """summary, the originals, the transformed players, the download links (the Rows are no outputs)."""
     outputs = client.predict(model, [handle_file(str(p)) for p in uploads], dataset, clips or [], griffin_lim,
-                             "WAV 16-bit", "the model's (44.1 kHz)", api_name="/transform")
+                             "WAV 16-bit", "44.1 kHz", api_name="/transform")
     summary, rest = outputs[0], outputs[1:]
     slots = (len(rest) - 1) // 2
     return summary, [value(p) for p in rest[:slots]], [value(p) for p in rest[slots:2 * slots]], value(rest[-1])

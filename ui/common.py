@@ -118,7 +118,7 @@ def number(value: Any, digits: int = 4) -> str:
 # The file formats the page offers for packs and transforms (`distill.audio.OutputFormat`).
 FORMATS = {"WAV 24-bit": ("wav", 24), "WAV 16-bit": ("wav", 16), "WAV 32-bit float": ("wav", 32),
            "FLAC 24-bit": ("flac", 24), "FLAC 16-bit": ("flac", 16)}
-RATES = {"the model's (44.1 kHz)": None, "48 kHz": 48000}
+RATES = {"44.1 kHz": None, "48 kHz": 48000}  # 44.1: the models' own rate, as it is
 
 
 def format_controls(default: str) -> tuple[gr.Dropdown, gr.Dropdown]:

@@ -115,6 +115,7 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
             pack_size = gr.Slider(1, PACK_SLOTS, value=12, step=1, label="Sounds in the pack", elem_id="gen-pack-n",
                                   scale=2)
             pack_format, pack_rate = format_controls("WAV 24-bit")
+        with gr.Row(elem_classes=["bottom-aligned"]):
             pack_button = gr.Button("Make the pack", elem_id="gen-pack", scale=1, min_width=140)
             pack_download = gr.DownloadButton("Download the pack (.zip)", visible=False, elem_id="gen-pack-download",
                                               scale=1, min_width=140)
