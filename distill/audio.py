@@ -135,30 +135,23 @@ def features(wave: torch.Tensor, settings: AudioSettings) -> torch.Tensor:
     """A clip's features, what the model encodes: (feature_rows, frames). Mono settings: the
     log-mel of `wave` (1-D, or (channels, samples) downmixed). Stereo, from a (2, samples) wave
     (a 1-D one is centred: its side is silence): the log-mel of the mid ((L + R) / 2), then the
-    side's ((L − R) / 2) level in `side_bands` bands (`side_levels`)."""
+    side's ((L − R) / 2) in `side_bands` bands (`side_pool`)."""
     if settings.channels == 1:
         return log_mel(wave.mean(dim=0) if wave.dim() == 2 else wave, settings)
     if wave.dim() == 1:
         wave = torch.stack([wave, wave])
     mid, side = (wave[0] + wave[1]) / 2, (wave[0] - wave[1]) / 2
-    return torch.cat([log_mel(mid, settings), side_levels(side, settings)])
+    return torch.cat([log_mel(mid, settings), side_pool(log_mel(side, settings), settings)])
 
 
-@functools.lru_cache(maxsize=8)
-def _band_power(settings: AudioSettings, device: str) -> T.MelSpectrogram:
-    """The power in each of `side_bands` bands: a mel filterbank of n_mels bands, summed in groups."""
-    return T.MelSpectrogram(sample_rate=settings.sample_rate, n_fft=settings.n_fft, hop_length=settings.hop_length,
-                            n_mels=settings.n_mels, f_min=settings.f_min, f_max=settings.f_max, power=2.0,
-                            center=True).to(device)
-
-
-def side_levels(wave: torch.Tensor, settings: AudioSettings) -> torch.Tensor:
-    """(samples,) → (side_bands, frames): the log of each band's RMS magnitude (the square root
-    of its power; each band n_mels / side_bands mel bands), floored as a log-mel is. Power, not a
-    sum of magnitudes, so a side shaped from a tonal mid gets the energy of a noisy side right."""
-    power = _band_power(settings.mono, str(wave.device))(wave)
-    groups = power.reshape(*power.shape[:-2], settings.side_bands, -1, power.shape[-1]).sum(dim=-2)
-    return 0.5 * torch.log(groups.clamp(min=math.exp(2 * LOG_MEL_FLOOR)))
+def side_pool(log_mels: torch.Tensor, settings: AudioSettings) -> torch.Tensor:
+    """(..., n_mels, frames) log-mel → (..., side_bands, frames): each group of n_mels /
+    side_bands neighbouring bands' magnitudes summed (what lies above the floor: silence stays at
+    the floor), as a log floored where a band is."""
+    floor = math.exp(LOG_MEL_FLOOR)
+    magnitude = (log_mels.exp() - floor).clamp(min=0)
+    groups = magnitude.reshape(*log_mels.shape[:-2], settings.side_bands, -1, log_mels.shape[-1]).sum(dim=-2)
+    return torch.log(groups.clamp(min=floor))
 
 
 @functools.lru_cache(maxsize=8)

@@ -44,17 +44,21 @@ def partial(rng: np.random.Generator, samples: int) -> np.ndarray:
 
 
 def wide_note(path: Path, freq: float, seed: int, seconds: float = 1.0) -> Path:
-    """A decaying harmonic note with a 15 kHz partial in the mid, and a side of its own: the
-    note's noise-like air, uncorrelated with the mid, 8 dB under it (a wide recording)."""
+    """A decaying harmonic note with a 15 kHz partial, recorded as a spaced pair records it:
+    the right microphone hears it 0.4 ms later than the left, and each hears its own air
+    (uncorrelated noise 30 dB under the note). A wide image whose side has the note's character."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * RATE)) / RATE
     envelope = np.exp(-4 * t) * np.minimum(1, t * 400)
-    mid = sum(0.3 / k * np.sin(2 * np.pi * freq * k * t) for k in range(1, 6))
-    mid = (mid + 0.1 * partial(rng, t.shape[0])) * envelope
-    air = np.convolve(rng.standard_normal(t.shape), np.ones(8) / 8, mode="same")
-    side = air / np.sqrt(np.mean(air**2)) * np.sqrt(np.mean(mid**2)) * 10 ** (-8 / 20) * envelope
+    note = sum(0.3 / k * np.sin(2 * np.pi * freq * k * t) for k in range(1, 6)) + 0.1 * partial(rng, t.shape[0])
+    late = round(0.0004 * RATE)
+    left = note * envelope
+    right = np.concatenate([np.zeros(late), left[:-late]])
+    level = np.sqrt(np.mean(left**2)) * 10 ** (-30 / 20)
+    air = [np.convolve(rng.standard_normal(t.shape), np.ones(8) / 8, mode="same") for _ in range(2)]
+    left, right = (x + a / np.sqrt(np.mean(a**2)) * level * envelope for x, a in zip((left, right), air))
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), np.stack([mid + side, mid - side], axis=1).astype(np.float32), RATE, subtype="FLOAT")
+    sf.write(str(path), np.stack([left, right], axis=1).astype(np.float32), RATE, subtype="FLOAT")
     return path
 
 
@@ -87,7 +91,7 @@ def test_the_true_features_of_a_wide_clip_come_back_with_its_image():
     out = fit_length(Synthesizer(settings, griffin_lim=True)(features(wave, settings)), wave.shape[-1])
     before, after = stereo_image(wave), stereo_image(out)
     assert out.shape == wave.shape
-    assert abs(after.side_to_mid_db - before.side_to_mid_db) < 2.0
+    assert abs(after.side_to_mid_db - before.side_to_mid_db) < 1.0
     assert abs(after.correlation - before.correlation) < 0.05
 
 
@@ -150,11 +154,10 @@ def test_generated_sounds_of_a_stereo_model_are_stereo_with_the_clips_image(ster
         data, rate = sf.read(str(sound.path), dtype="float32", always_2d=True)
         assert (rate, data.shape[1]) == (44100, 2)
         image = stereo_image(torch.from_numpy(data.T))
-        # stereo, and one sound (not two unrelated ones). Varied sounds come out narrower than the
-        # clips here (-32 dB where they are -17): moving the latent along the main directions
-        # lowers the side the decoder gives; measured on the dev corpora by bench_generate.
-        assert image.side_to_mid_db > -40 and 0.5 < image.correlation < 0.9999
-        if sound is typical:  # the most typical clip as it is: its width too
+        # stereo, as wide as the clips are (a varied one within 6 dB of their range); the most
+        # typical clip as it is within 3 dB of the clips' median
+        assert widths[0] - 6.0 < image.side_to_mid_db < widths[-1] + 6.0, (image, widths)
+        if sound is typical:
             assert abs(image.side_to_mid_db - widths[len(widths) // 2]) < 3.0, (image, widths)
 
 
