@@ -17,7 +17,13 @@ Targets (issue 10): median decay within ±4 dB of the clips'; prominence within 
 the floor; novelty 0.6-1.4; the closest two of the 24 farther apart than the closest two
 training clips; generation ≥ 50× real time with Griffin-Lim.
 
-Measured 2026-12-03 (2 shared cores, load ~1.2; training from scratch, deterministic):
+Measured 2026-12-06 at full band, stereo (2 cores, load ~1.2): dev-pitched decay -26.9 / -25.5 dB,
+prominence 66.4 / 67.2, MMD² 0.7× the floor, novelty 0.73, sounds from stereo clips 0.7 dB
+narrower than their clip (median), 19× real time with Griffin-Lim, 37× with the pretrained
+vocoder (target 50×: MISSED); dev-drums decay -25.1 / -25.4, prominence 33.2 / 31.7, MMD² 0.4×,
+novelty 0.84, sounds from stereo clips 6.1 dB narrower than their clip, 20× / 28× real time.
+
+Measured 2026-12-03 at 22,050 Hz mono (2 shared cores, load ~1.2; training from scratch, deterministic):
   dev-pitched  decay -24.5 / -25.5 dB (generated / clips), prominence 66.2 / 67.2 dB, flatness
                0.000 / 0.000, MMD² 0.049 (floor 0.050: 1.0×), novelty 0.82, nearest two
                generated 0.75 (training clips' nearest two 0.55), 24 seed clips for 24 sounds,

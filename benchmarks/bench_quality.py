@@ -24,6 +24,19 @@ same default training at 22,050 Hz mono (80 mels to 11,025 Hz) + Griffin-Lim, up
 Targets (issue 22): held-out MR-STFT ≤ 1.5× the ceiling, training ≤ 1.25×; level ±2 dB;
 high-band LSD-active ≤ ceiling + 3 dB; side/mid within ±3 dB and correlation within 0.1 of the
 original's (medians); dev-pitched training ≤ 90 s wall.
+
+Measured 2026-12-06 21:26 (2 cores, load 1.2-2.4 from the start; model / ceiling / 22.05 kHz mono):
+  dev-pitched held-out  MR-STFT 0.634 / 0.354 / 0.648 (1.79x: MISSED), LSD-active 1.61 / 1.21 / 1.82,
+                        LSD 11-20 kHz 7.03 / 6.41 / 18.93 (met), level -0.18 dB (met), side/mid -5.48 dB
+                        (MISSED), correlation +0.038 (met)
+  dev-pitched training  MR-STFT 0.618 / 0.373 / 0.626 (1.66x: MISSED), high band 6.25 / 5.85, level -0.73,
+                        side/mid -1.30, correlation +0.002; training 100.0 s wall under load 2.35
+                        (86.9 s at load 1.3 in an earlier run of the same build: the 90 s target is
+                        met unloaded, missed loaded)
+  dev-drums held-out    MR-STFT 1.149 / 0.863 / 1.544 (1.33x: met), LSD-active 2.89 / 2.24 / 3.78, high band
+                        5.97 / 5.31 / 18.07, level -1.38, side/mid +0.12, correlation -0.007 (all met)
+  dev-drums training    MR-STFT 0.995 / 0.729 / 1.119 (1.36x: MISSED), level -0.47, side/mid -0.11
+  peak memory 1.2 GB.
 """
 
 from __future__ import annotations

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from distill import DistillError
 from distill.clips import DUPLICATE, REJECTED, SKIPPED, WARNING, Clip
-
-if TYPE_CHECKING:  # only a type here: datasets imports this module
-    from distill.datasets import Dataset
-
 
 @dataclass(frozen=True, order=True)  # ordered by file name first, so two doors' lists compare sorted
 class Verdict:
@@ -69,7 +65,9 @@ class ImportReport:
     dataset_name: str
     entries: list[ImportEntry] = field(default_factory=list)
     created: bool = False
-    dataset: Dataset | None = None  # the dataset after the import (None when a create kept nothing)
+    # the distill.datasets.Dataset after the import (None when a create kept nothing); not typed
+    # by name here: datasets imports this module, and this one must not import it back
+    dataset: Any = None
 
     @property
     def kept(self) -> list[ImportEntry]:
