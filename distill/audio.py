@@ -104,9 +104,12 @@ def read_audio(path: str | Path, sample_rate: int, channels: int = 1) -> torch.T
     return resample(wave, rate, sample_rate)
 
 
-def resample(wave: torch.Tensor, from_rate: int, to_rate: int) -> torch.Tensor:
+def resample(wave: torch.Tensor | np.ndarray, from_rate: int, to_rate: int) -> torch.Tensor | np.ndarray:
+    """`wave` at `to_rate`, along its last axis; a numpy array comes back as one."""
     if from_rate == to_rate:
         return wave
+    if isinstance(wave, np.ndarray):
+        return AF.resample(torch.from_numpy(np.ascontiguousarray(wave)), from_rate, to_rate).numpy()
     return AF.resample(wave, from_rate, to_rate)
 
 
@@ -140,8 +143,13 @@ def features(wave: torch.Tensor, settings: AudioSettings) -> torch.Tensor:
         return log_mel(wave.mean(dim=0) if wave.dim() == 2 else wave, settings)
     if wave.dim() == 1:
         wave = torch.stack([wave, wave])
-    mid, side = (wave[0] + wave[1]) / 2, (wave[0] - wave[1]) / 2
+    mid, side = mid_side(wave)
     return torch.cat([log_mel(mid, settings), side_pool(log_mel(side, settings), settings)])
+
+
+def mid_side(wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(2, samples) left/right → (mid, side), each (samples,): (L + R) / 2, (L − R) / 2."""
+    return (wave[0] + wave[1]) / 2, (wave[0] - wave[1]) / 2
 
 
 def side_pool(log_mels: torch.Tensor, settings: AudioSettings) -> torch.Tensor:
@@ -269,6 +277,10 @@ class OutputFormat:
     def suffix(self) -> str:
         return f".{self.container}"
 
+    def file_name(self, name: str) -> str:
+        """`name` with this format's suffix (`kick.wav` → `kick.flac`)."""
+        return str(Path(name).with_suffix(self.suffix))
+
     def rate(self, own_rate: int) -> int:
         return self.sample_rate or own_rate
 
@@ -284,19 +296,19 @@ class OutputFormat:
 
 def write_sound(path: str | Path, wave: np.ndarray | torch.Tensor, sample_rate: int,
                 fmt: OutputFormat = OutputFormat(), normalize: bool = False) -> Path:
-    """Write a (samples,) or (channels, samples) wave at `sample_rate` in `fmt`, atomically, with
-    `path`'s suffix made the format's: resampled to `fmt`'s rate if it differs, peak-normalised
-    when `normalize`, clipped to full scale for integer formats (a float file keeps any level)."""
+    """Write a (samples,) or (channels, samples) wave at `sample_rate` to `path` in `fmt`
+    (`fmt.file_name` names it), atomically: resampled to `fmt`'s rate if it differs,
+    peak-normalised when `normalize`, clipped to full scale for integer formats (a float file
+    keeps any level)."""
     wave = np.asarray(wave.detach().cpu() if isinstance(wave, torch.Tensor) else wave, dtype=np.float32)
     rate = fmt.rate(sample_rate)
-    if rate != sample_rate:
-        wave = resample(torch.from_numpy(wave), sample_rate, rate).numpy()
+    wave = resample(wave, sample_rate, rate)
     data = normalize_peak(wave) if normalize else np.nan_to_num(wave)
     if fmt.bits != 32:
         data = np.clip(data, -1, 1)
     if data.ndim == 2:  # (channels, samples) → the (frames, channels) soundfile writes
         data = np.ascontiguousarray(data.T)
-    path = Path(path).with_suffix(fmt.suffix)
+    path = Path(path)
     with atomic_path(path) as tmp:
         sf.write(str(tmp), data, rate, subtype=SUBTYPES[(fmt.container, fmt.bits)], format=fmt.container.upper())
     return path

@@ -243,7 +243,8 @@ class Studio:
 def sound_of(model: ConvVAE, trajectory: Trajectory, seconds: float, settings: AudioSettings,
              synthesize: Callable[[torch.Tensor], torch.Tensor]) -> tuple[np.ndarray, torch.Tensor]:
     """(waveform float32 of `seconds`, (samples,) or (2, samples) for a stereo model; its
-    log-mel): the trajectory decoded in one pass and inverted once, faded in and out. Generation and the training previews both sound here."""
+    log-mel): the trajectory decoded in one pass and inverted once, faded in and out.
+    Generation and the training previews both sound here."""
     n_samples = round(seconds * settings.sample_rate)
     total_frames = math.ceil(n_samples / settings.hop_length) + 1
     device = next(model.parameters()).device
@@ -349,7 +350,7 @@ def generate_sounds(ws: Workspace, model: str | Path, n: int = 4, seed: int | No
             progress(i, len(specs))
         wave, _, recipe = studio.render(spec)
         wave = under_ceiling(wave)
-        target = write_sound(unique_path(folder, Path(file_name(studio.opened.path.stem, spec)).stem + fmt.suffix),
+        target = write_sound(unique_path(folder, fmt.file_name(file_name(studio.opened.path.stem, spec))),
                              wave, studio.settings.sample_rate, fmt)
         peak, rms = levels(wave)
         sounds.append(GeneratedSound(target, spec, recipe.describe(), round(wave.shape[-1] / studio.settings.sample_rate, 3),

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torchaudio
 
-from distill.audio import levels
+from distill.audio import levels, mid_side
 
 MR_SIZES = (512, 1024, 2048)
 FULL_BAND_MR_SIZES = (512, 1024, 2048, 4096)
@@ -64,32 +64,39 @@ def spectral_distances(reference: torch.Tensor, estimate: torch.Tensor,
     return convergence / len(sizes), log_magnitude / len(sizes)
 
 
-def lsd_active(reference: torch.Tensor, estimate: torch.Tensor) -> float:
+def lsd_powers(reference: torch.Tensor, estimate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(bins, frames) power spectra of both (FFT 2048, hop 512, scaled by 1/Σwindow): what every
+    LSD figure is computed from."""
     window_sum = float(torch.hann_window(LSD_FFT, dtype=torch.float64).sum())
-    power = lambda x: (_stft(x, LSD_FFT, LSD_HOP).abs() / window_sum).pow(2)  # noqa: E731
-    ref, est = power(reference), power(estimate)
-    floor = 10 ** (LSD_FLOOR_DB / 10)
-    per_frame = (10 * ref.clamp(min=floor).log10() - 10 * est.clamp(min=floor).log10()).pow(2).mean(dim=0).sqrt()
+    return tuple((_stft(x, LSD_FFT, LSD_HOP).abs() / window_sum).pow(2) for x in (reference, estimate))
+
+
+def _active_lsd(ref: torch.Tensor, est: torch.Tensor, rows: torch.Tensor | slice, floor: float) -> float:
+    """LSD in dB over the `rows` bins, both floored at `floor`, averaged over the reference's
+    frames within ACTIVE_DB of its loudest (over all bins)."""
+    per_frame = (10 * ref[rows].clamp(min=floor).log10() - 10 * est[rows].clamp(min=floor).log10()).pow(2).mean(0).sqrt()
     energy = ref.sum(dim=0)
     active = energy >= energy.max() * 10 ** (-ACTIVE_DB / 10)
     return float(per_frame[active].mean()) if bool(active.any()) else math.nan
 
 
-def lsd_high(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int, low_hz: float = HIGH_BAND_HZ) -> float:
+def lsd_active(reference: torch.Tensor, estimate: torch.Tensor,
+               powers: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
+    """`powers`: `lsd_powers(reference, estimate)` when the caller has them already."""
+    ref, est = powers or lsd_powers(reference, estimate)
+    return _active_lsd(ref, est, slice(None), 10 ** (LSD_FLOOR_DB / 10))
+
+
+def lsd_high(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int, low_hz: float = HIGH_BAND_HZ,
+             powers: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
     """LSD (dB) over the reference's active frames, counting only the bins from `low_hz` to
     20 kHz (or Nyquist), both spectra floored 80 dB under the reference's loudest bin there."""
-    window_sum = float(torch.hann_window(LSD_FFT, dtype=torch.float64).sum())
-    power = lambda x: (_stft(x, LSD_FFT, LSD_HOP).abs() / window_sum).pow(2)  # noqa: E731
-    ref, est = power(reference), power(estimate)
+    ref, est = powers or lsd_powers(reference, estimate)
     freqs = torch.fft.rfftfreq(LSD_FFT, 1.0 / sample_rate, dtype=torch.float64)
     band = (freqs >= low_hz) & (freqs <= min(HIGH_BAND_TOP_HZ, sample_rate / 2))
     if not bool(band.any()) or float(ref[band].max()) <= 0:
         return math.nan
-    floor = float(ref[band].max()) * 10 ** (-HIGH_BAND_RANGE_DB / 10)
-    per_frame = (10 * ref[band].clamp(min=floor).log10() - 10 * est[band].clamp(min=floor).log10()).pow(2).mean(0).sqrt()
-    energy = ref.sum(dim=0)
-    active = energy >= energy.max() * 10 ** (-ACTIVE_DB / 10)
-    return float(per_frame[active].mean()) if bool(active.any()) else math.nan
+    return _active_lsd(ref, est, band, float(ref[band].max()) * 10 ** (-HIGH_BAND_RANGE_DB / 10))
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ def stereo_image(wave: torch.Tensor) -> StereoImage:
     if wave.dim() == 1 or wave.shape[0] < 2:
         return StereoImage(SIDE_FLOOR_DB, 1.0)
     left, right = wave[0].double(), wave[1].double()
-    mid, side = (left + right) / 2, (left - right) / 2
+    mid, side = mid_side(wave.double())
     e_mid, e_side = float(mid.square().sum()), float(side.square().sum())
     ratio = (max(SIDE_FLOOR_DB, 10 * math.log10(e_side / e_mid)) if e_mid > 0 and e_side > 0
              else SIDE_FLOOR_DB if e_mid > 0 else 0.0)
@@ -203,6 +210,8 @@ def full_band_distance(reference: torch.Tensor, estimate: torch.Tensor, sample_r
     ref, est = mono(reference), mono(estimate)
     convergence, log_magnitude = spectral_distances(ref, est, FULL_BAND_MR_SIZES)
     image_ref, image_est = stereo_image(reference), stereo_image(estimate)
-    return FullBandDistance(convergence + log_magnitude, lsd_active(ref, est), lsd_high(ref, est, sample_rate),
+    powers = lsd_powers(ref, est)
+    return FullBandDistance(convergence + log_magnitude, lsd_active(ref, est, powers),
+                            lsd_high(ref, est, sample_rate, powers=powers),
                             rms_db(est) - rms_db(ref), image_est.side_to_mid_db - image_ref.side_to_mid_db,
                             image_est.correlation - image_ref.correlation)

@@ -88,10 +88,8 @@ def finish(wave: np.ndarray, sample_rate: int, target_lufs: float,
     what was done to it. The level is measured at the rate the file is written at."""
     import torch
 
-    trimmed = trim_tail(wave, sample_rate)
     rate = out_rate or sample_rate
-    if rate != sample_rate:
-        trimmed = resample(torch.from_numpy(np.ascontiguousarray(trimmed)), sample_rate, rate).numpy()
+    trimmed = resample(trim_tail(wave, sample_rate), sample_rate, rate)
     gain_db, before, limited = loudness_gain_db(trimmed, rate, target_lufs)
     gain_db = math.floor(gain_db * 1e4) / 1e4  # as pack.json stores it (rounded down: never over the ceiling)
     out = (trimmed * np.float32(10 ** (gain_db / 20))).astype(np.float32)
@@ -144,7 +142,7 @@ def _render_all(studio: Studio, specs: list[SoundSpec], folder: Path, progress, 
     for i, spec in enumerate(specs):
         wave, _, recipe = studio.render(spec)
         out, done = finish(wave, studio.settings.sample_rate, target, rate)
-        path = write_sound(folder / file_name(studio.opened.path.stem, spec, index=i + 1), out, rate,
+        path = write_sound(folder / fmt.file_name(file_name(studio.opened.path.stem, spec, index=i + 1)), out, rate,
                            OutputFormat(fmt.container, fmt.bits))  # already at its rate
         entries.append({"file": path.name, "spec": spec.to_dict(), "made_of": recipe.describe(),
                         "seconds": round(out.shape[-1] / rate, 3), **done})
@@ -208,9 +206,5 @@ def regenerate(ws: Workspace, pack_json: str | Path, file: str, model: str | Pat
                            "(its contents differ), so it would make other sounds")
     wave, _, _ = studio.render(SoundSpec.from_dict(entry["spec"]))
     rate = int(manifest.get("sample_rate", studio.settings.sample_rate))
-    trimmed = trim_tail(wave, studio.settings.sample_rate)
-    if rate != studio.settings.sample_rate:
-        import torch
-
-        trimmed = resample(torch.from_numpy(np.ascontiguousarray(trimmed)), studio.settings.sample_rate, rate).numpy()
+    trimmed = resample(trim_tail(wave, studio.settings.sample_rate), studio.settings.sample_rate, rate)
     return (trimmed * np.float32(10 ** (entry["gain_db"] / 20))).astype(np.float32), rate

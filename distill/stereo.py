@@ -42,13 +42,8 @@ SIDE_GAIN_LIMIT = 20 * math.log(10) / 20
 SIDE_MATCH_PASSES = 2
 
 
-def mid_side(wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(2, samples) left/right → (mid, side), each (samples,)."""
-    return (wave[0] + wave[1]) / 2, (wave[0] - wave[1]) / 2
-
-
 def left_right(mid: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
-    """(mid, side) → (2, samples) left/right."""
+    """(mid, side) → (2, samples) left/right: `distill.audio.mid_side` undone."""
     return torch.stack([mid + side, mid - side])
 
 
@@ -72,10 +67,9 @@ def side_from_mid(mid: torch.Tensor, side_features: torch.Tensor, settings: Audi
     target = side_features[:, :frames].to(device).clamp(min=LOG_MEL_FLOOR)
     silent = target <= LOG_MEL_FLOOR + 1e-3
     group = settings.n_mels // settings.side_bands
-    side = torch.zeros_like(mid)
+    side = torch.istft(spec, n_fft, hop, window=window, center=True, length=length)  # the turned mid
     for _ in range(SIDE_MATCH_PASSES):
-        own = side_pool(log_mel(torch.istft(spec, n_fft, hop, window=window, center=True, length=length), settings),
-                        settings)[:, :frames]
+        own = side_pool(log_mel(side, settings), settings)[:, :frames]
         # a band at the floor asks for silence: no gain is small enough to reach it from a loud mid
         gain = torch.where(silent, torch.full_like(target, -50.0), (target - own).clamp(max=SIDE_GAIN_LIMIT))
         scale = torch.exp(weights @ gain.repeat_interleave(group, dim=0))

@@ -41,7 +41,7 @@ from distill.jobs import (STOP_REQUEST_FILE, STOPPED, BackgroundJob, Cancelled, 
 from distill.experiments import WorkspaceLock, new_experiment_id, get_experiment
 from distill.model import ConvVAE, ModelConfig, vae_loss
 from distill.previews import PreviewItem, write_previews
-from distill.train_config import DEFAULT_EPOCHS, TrainConfig, default_epochs
+from distill.train_config import DEFAULT_EPOCHS, STEP_SECONDS, TrainConfig, default_epochs
 from distill.workspace import Workspace
 
 PREVIEW_SOURCE_CLIPS = 16
@@ -387,7 +387,7 @@ def planned(ws: Workspace, config: TrainConfig) -> tuple[TrainConfig, str | None
     note = None
     if epochs < DEFAULT_EPOCHS:
         note = (f"a large dataset: {epochs} epochs of about {steps:,} steps each (not {DEFAULT_EPOCHS}), so the "
-                f"default run ends in about {max(1, round(epochs * steps * 0.09 / 60))} min on 2 CPU cores; "
+                f"default run ends in about {max(1, round(epochs * steps * STEP_SECONDS / 60))} min on 2 CPU cores; "
                 "set the epochs to train longer")
     return replace(config, epochs=epochs), note
 

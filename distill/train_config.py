@@ -16,11 +16,12 @@ _KL = KLSchedule()
 
 # The default run: 13 epochs (the default preset on 32 clips of ~2 s: ~90 s on 2 CPU cores) ...
 DEFAULT_EPOCHS = 13
-# ... or, for a large dataset, as many as fit this many optimiser steps: a step of the default
-# preset takes ~0.09 s on 2 CPU cores (dev-pitched: 67 steps an epoch in 6.3 s), so the budget
-# is ~9 min of training, and a 500-clip corpus (~20 min of audio, ~1,100 steps an epoch) ends
-# within 15 min with its data preparation. Up to ~8 minutes of audio keeps all 13 epochs.
+# ... or, for a large dataset, as many as fit this many optimiser steps: at STEP_SECONDS the
+# budget is ~9 min of training, and a 500-clip corpus (~20 min of audio, ~1,100 steps an epoch)
+# ends within 15 min with its data preparation. Up to ~8 minutes of audio keeps all 13 epochs.
 DEFAULT_STEP_BUDGET = 6000
+# A step of the default preset on 2 CPU cores (dev-pitched: 67 steps an epoch in 6.3 s).
+STEP_SECONDS = 0.09
 MIN_DEFAULT_EPOCHS = 2
 
 

@@ -111,7 +111,8 @@ def output_name(input_path: Path, model_name: str) -> str:
 
 def read_input(path: str | Path, sample_rate: int, channels: int = 1) -> torch.Tensor:
     """An input file checked as the dataset checks its clips (readable, not empty, not silent,
-    finite), at most MAX_SECONDS long, decoded at `sample_rate` in `channels` (`read_audio`). Every refusal is a
+    finite), at most MAX_SECONDS long, decoded at `sample_rate` in `channels` (`read_audio`).
+    Every refusal is a
     DistillError that names the file."""
     path = Path(path)
     if path.is_dir():
@@ -154,8 +155,8 @@ def _transform_file(source: Path, model: ConvVAE, settings: AudioSettings, synth
                     folder: Path, model_name: str, fmt: OutputFormat) -> TransformResult:
     wave = read_input(source, settings.sample_rate, settings.channels)
     out, clipped_db = _fit_under_full_scale(transform_wave(model, wave, settings, synthesize))
-    name = Path(output_name(source, model_name)).stem + fmt.suffix
-    target = write_sound(unique_path(folder, name), out.numpy(), settings.sample_rate, fmt)
+    target = write_sound(unique_path(folder, fmt.file_name(output_name(source, model_name))), out.numpy(),
+                         settings.sample_rate, fmt)
     peak, rms = levels(out)
     return TransformResult(input=source, path=target, seconds=round(wave.shape[-1] / settings.sample_rate, 3),
                            input_rms_dbfs=levels(wave)[1], output_rms_dbfs=rms, output_peak_dbfs=peak,
@@ -166,7 +167,8 @@ def transform_files(ws: Workspace, model: str | Path, inputs: Iterable[str | Pat
                     griffin_lim: bool = False, device: str = "auto",
                     fmt: OutputFormat = OutputFormat("wav", 16)) -> list[TransformResult]:
     """Put each input file through `model` (a catalog name or a path) and write one file per
-    input in `fmt` (default 16-bit WAV at the model's rate; a stereo model's files are stereo), `<input stem>-<model>.wav`, to `out_dir` (default
+    input in `fmt` (default 16-bit WAV at the model's rate; a stereo model's files are stereo),
+    `<input stem>-<model>.wav`, to `out_dir` (default
     `<workspace>/transformed/<model>/`), in the order given. Anything the dataset reads is
     accepted. A problem with the model or the folder raises; a problem with one input is
     that input's `error`, and the others go on."""
