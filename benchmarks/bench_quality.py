@@ -18,8 +18,8 @@ same default training at 22,050 Hz mono (80 mels to 11,025 Hz) + Griffin-Lim, up
 44.1 kHz for scoring. Held-out and training clips are reported separately. Prints; asserts nothing.
 
     .venv/bin/python benchmarks/bench_quality.py [--corpora DIR] [--only dev-pitched]
-        [--set epochs=20] [--no-before] [--write DIR]   # --write: originals/, model/, ceiling/
-                          # WAVs per corpus, for ../shared/quality/eval_audio.py to cross-check
+        [--set epochs=20] [--no-before] [--write DIR]   # --write: originals/ (as recorded, as WAV),
+                          # model/, ceiling/ per corpus, for ../shared/quality/eval_audio.py to cross-check
 
 Targets (issue 22): held-out MR-STFT ≤ 1.5× the ceiling, training ≤ 1.25×; level ±2 dB;
 high-band LSD-active ≤ ceiling + 3 dB; side/mid within ±3 dB and correlation within 0.1 of the
@@ -123,10 +123,15 @@ def score(model_path: Path, clips: list[Path], write: Path | None) -> list[tuple
                                                                                       SCORE_RATE)
         rows.append((full_band_distance(reference, made, SCORE_RATE), full_band_distance(reference, ceiling, SCORE_RATE)))
         if write:
-            for kind, audio in (("originals", reference), ("model", made), ("ceiling", ceiling)):
+            # the original as it is (its own rate and channels: only the container becomes WAV,
+            # which eval_audio.py reads), beside the model's and the ceiling's output
+            (write / "originals").mkdir(parents=True, exist_ok=True)
+            data, rate = sf.read(str(clip), dtype="float32", always_2d=True)
+            sf.write(write / "originals" / f"{clip.stem}.wav", data, rate, subtype="FLOAT")
+            for kind, audio in (("model", made), ("ceiling", ceiling)):
                 (write / kind).mkdir(parents=True, exist_ok=True)
-                data = audio.numpy().T if audio.dim() == 2 else audio.numpy()
-                sf.write(write / kind / f"{clip.stem}.wav", data, SCORE_RATE, subtype="FLOAT")
+                sf.write(write / kind / f"{clip.stem}.wav", audio.numpy().T if audio.dim() == 2 else audio.numpy(),
+                         SCORE_RATE, subtype="FLOAT")
     return rows
 
 
