@@ -20,7 +20,7 @@ import torchaudio.transforms as T
 
 from distill import DistillError
 from distill.griffin_lim import griffin_lim as fast_griffin_lim
-from distill.workspace import atomic_path
+from distill.atomic import OutputSet, atomic_file
 
 # log(1e-5): the floor of every log-mel; silence sits here.
 LOG_MEL_FLOOR = math.log(1e-5)
@@ -289,17 +289,21 @@ class OutputFormat:
         bits = "32-bit float" if self.bits == 32 else f"{self.bits}-bit"
         return f"{self.container.upper()} {bits}, {self.rate(own_rate) / 1000:g} kHz"
 
+    def size_bytes(self, seconds: float, own_rate: int, channels: int) -> int:
+        """A file's size at most (FLAC is smaller), for a free-space check before writing."""
+        return int(seconds * self.rate(own_rate) * channels * self.bits // 8) + 4096
+
     def to_dict(self, own_rate: int) -> dict:
         return {"container": self.container, "bits": self.bits, "float": self.bits == 32,
                 "sample_rate": self.rate(own_rate)}
 
 
 def write_sound(path: str | Path, wave: np.ndarray | torch.Tensor, sample_rate: int,
-                fmt: OutputFormat = OutputFormat(), normalize: bool = False) -> Path:
+                fmt: OutputFormat = OutputFormat(), normalize: bool = False, outputs: OutputSet | None = None) -> Path:
     """Write a (samples,) or (channels, samples) wave at `sample_rate` to `path` in `fmt`
     (`fmt.file_name` names it), atomically: resampled to `fmt`'s rate if it differs,
     peak-normalised when `normalize`, clipped to full scale for integer formats (a float file
-    keeps any level)."""
+    keeps any level). With `outputs`, the file is one of a set that appears together."""
     wave = np.asarray(wave.detach().cpu() if isinstance(wave, torch.Tensor) else wave, dtype=np.float32)
     rate = fmt.rate(sample_rate)
     wave = resample(wave, sample_rate, rate)
@@ -309,8 +313,8 @@ def write_sound(path: str | Path, wave: np.ndarray | torch.Tensor, sample_rate: 
     if data.ndim == 2:  # (channels, samples) → the (frames, channels) soundfile writes
         data = np.ascontiguousarray(data.T)
     path = Path(path)
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), data, rate, subtype=SUBTYPES[(fmt.container, fmt.bits)], format=fmt.container.upper())
+    with (outputs.file(path) if outputs else atomic_file(path)) as handle:
+        sf.write(handle, data, rate, subtype=SUBTYPES[(fmt.container, fmt.bits)], format=fmt.container.upper())
     return path
 
 

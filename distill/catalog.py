@@ -11,7 +11,6 @@ files are not looked at at all.
 from __future__ import annotations
 
 import math
-import shutil
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,8 @@ from distill.audio import AudioSettings
 from distill.modelfile import (SUFFIX, ModelExistsError, ModelFile, free_name, load_model_file, model_path,
                                resolve_model, save_model_file, target_path, validate_model_file)
 from distill.synthesis import VOCODER, Synthesizer
-from distill.workspace import Workspace, atomic_path, atomic_write_json, read_json
+from distill.atomic import WriteError, atomic_copy, atomic_write_json
+from distill.workspace import Workspace, read_json
 
 __all__ = ["ModelEntry", "list_models", "models_table", "model_details", "problems", "import_model",
            "delete_model", "rename_model", "resolve_model", "refresh", "get_entry", "TABLE_COLUMNS",
@@ -192,7 +192,10 @@ def refresh(ws: Workspace) -> list[dict[str, Any]]:
             rows.append(_read_row(path, signature))
             changed = True
     if changed or len(rows) != len(old) or not index_path(ws).exists():
-        atomic_write_json(index_path(ws), {"format": INDEX_FORMAT, "version": INDEX_VERSION, "models": rows})
+        try:
+            atomic_write_json(index_path(ws), {"format": INDEX_FORMAT, "version": INDEX_VERSION, "models": rows})
+        except WriteError:  # the index is a cache of the files: listing must work on a full disk
+            pass
     return rows
 
 
@@ -285,8 +288,7 @@ def import_model(ws: Workspace, source: str | Path, name: str | None = None, ove
     if source.resolve() == path.resolve():
         raise DistillError(f"{source.name} is already in the catalog")
     if model_file.metadata.get("name") == path.stem:
-        with atomic_path(path) as tmp:
-            shutil.copyfile(source, tmp)
+        atomic_copy(source, path)
     else:  # the name inside the file follows the catalog name
         model_file.metadata = {**model_file.metadata, "name": path.stem}
         save_model_file(path, model_file)

@@ -25,7 +25,8 @@ from typing import Any, Callable
 import torch
 
 from distill import DistillError
-from distill.workspace import atomic_path, atomic_write_json, atomic_write_text, file_sha256, read_json
+from distill.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from distill.workspace import file_sha256, read_json
 
 FORMAT = "distill_checkpoint"
 FORMAT_VERSION = 1
@@ -112,9 +113,7 @@ def write_checkpoint(folder: Path, data: bytes | memoryview, *, epoch: int, glob
     Nothing old is deleted before the new checkpoint and its sidecar are whole on disk."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / checkpoint_filename(epoch, batch_in_epoch)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
+    atomic_write_bytes(path, data)
     info = CheckpointInfo(path=path, epoch=epoch, global_step=global_step, train_loss=_finite(train_loss),
                           val_loss=_finite(val_loss), created=now_iso(), size_bytes=len(data),
                           sha256=hashlib.sha256(data).hexdigest(), batch_in_epoch=batch_in_epoch)

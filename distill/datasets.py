@@ -29,7 +29,6 @@ import functools
 import shutil
 import tempfile
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,7 +39,8 @@ from distill.clips import (DEFAULT_SEGMENT_SECONDS, DUPLICATE, HEAVY_CLIPPING_FR
                            QUIET_DBFS, REJECTED, WARNING, Clip, _percent, _plural, check_clip)
 from distill.import_report import ImportEntry, ImportFailed, ImportReport  # noqa: F401 (ImportFailed: re-exported)
 from distill.sources import AUDIO_EXTENSIONS, GivenFile, NamedFile, gather, leaf_name  # noqa: F401 (re-exported)
-from distill.workspace import (Workspace, atomic_path, atomic_write_json, atomic_write_text, file_sha256, read_json,
+from distill.atomic import WriteError, atomic_copy, atomic_write_json, atomic_write_text, temp_path
+from distill.workspace import (Workspace, file_sha256, read_json,
                                sanitize_filename)
 
 try:  # advisory lock around manifest updates (POSIX); elsewhere updates are simply unlocked
@@ -103,6 +103,9 @@ class Dataset:
     created: str = ""
     updated: str = ""
     last_import: str = ""
+    # no manifest on disk, and none could be written now (the disk is full): the clips were
+    # found in the folder and checked again
+    incomplete: bool = False
 
     @property
     def clips_dir(self) -> Path:
@@ -134,6 +137,9 @@ class Dataset:
         usable, missing = self.usable_clips, self.missing_clips
         total = sum(c.duration for c in usable)
         warnings = []
+        if self.incomplete:
+            warnings.append(f"incomplete (no manifest): finish it with `distill dataset create {self.name} PATH...` "
+                            f"once there is free space, or remove it with `distill dataset delete {self.name}`")
         if len(usable) < 2:
             warnings.append(f"only {_plural(len(usable), 'usable clip')}: training needs at least 2 "
                             f"(one to learn from, one to check against)")
@@ -195,6 +201,7 @@ class Dataset:
 
     def save(self) -> None:
         atomic_write_json(self.folder / MANIFEST_NAME, self._manifest())
+        self.incomplete = False
 
 
 # --- on disk -------------------------------------------------------------------------------
@@ -239,8 +246,10 @@ def _from_manifest(folder: Path, data: dict[str, Any]) -> Dataset:
                    last_import=last.get("time", ""))
 
 
-def _rebuild(folder: Path) -> Dataset:
-    """A dataset folder whose manifest is lost or unreadable: re-check the clips it holds."""
+def _rebuild(folder: Path, save: bool = True) -> Dataset:
+    """A dataset folder whose manifest is lost or unreadable (a killed import, a full disk,
+    an edit): re-check the clips it holds, and write the manifest when `save` and the disk
+    lets us (a command that only reads must not fail for want of space)."""
     manifest = folder / MANIFEST_NAME
     if manifest.exists():
         manifest.replace(folder / f"{MANIFEST_NAME}.unreadable-{int(time.time())}")
@@ -251,7 +260,13 @@ def _rebuild(folder: Path) -> Dataset:
             clip = check_clip(path, name=path.name)
             clip.sha256, clip.mtime_ns = file_sha256(path), path.stat().st_mtime_ns
             (dataset.clips if clip.usable else dataset.rejected).append(clip)
-    dataset.save()
+    if save:
+        try:
+            dataset.save()
+        except WriteError:
+            dataset.incomplete = True
+    else:
+        dataset.incomplete = True
     return dataset
 
 
@@ -308,8 +323,7 @@ def _import_one(given: GivenFile, dataset: Dataset, known: dict[str, str], taken
         return entry(REJECTED, clip.reason, clip=clip)
     clip.name = _free_name(dataset.clips_dir, clip.name, taken)
     target = dataset.clip_path(clip.name)
-    with atomic_path(target) as tmp:
-        shutil.copyfile(source, tmp)
+    atomic_copy(source, target)
     clip.mtime_ns = target.stat().st_mtime_ns
     dataset.clips.append(clip)
     known[digest] = clip.name
@@ -338,6 +352,8 @@ def _import(ws: Workspace, dataset: Dataset, sources: Iterable[str | Path | Name
         else:
             try:
                 entry = _import_one(item, dataset, known, taken, segment_seconds)
+            except WriteError:  # the disk, not the file: every file after it would fail the same way
+                raise
             except Exception as exc:  # one bad file never stops the others
                 entry = ImportEntry(str(item.path), REJECTED, f"could not be imported ({exc})", file=item.name)
                 dataset.rejected.append(Clip(name=item.own_name, status=REJECTED, reason=entry.reason,
@@ -358,26 +374,42 @@ def create_dataset(ws: Workspace, name: str, sources: Iterable[str | Path],
     usable the dataset is not created and ImportFailed (a DistillError) carries the report."""
     safe = dataset_name(name)
     folder = ws.dataset_dir(safe)
-    if safe in _dataset_names(ws):
+    if (folder / MANIFEST_NAME).exists():
         raise DistillError(f"a dataset named {safe!r} already exists: add to it with "
                            f"`distill dataset add {safe} PATH...` or choose another name")
     report = ImportReport(safe, created=True)
     with _locked(folder):
         if (folder / MANIFEST_NAME).exists():  # created by someone else while we waited
             raise DistillError(f"a dataset named {safe!r} already exists")
-        dataset = Dataset(name=safe, folder=folder, created=_now())
-        try:
+        # A folder with clips and no manifest is a create that never finished: finish it.
+        unfinished = (folder / CLIPS_DIR).is_dir()
+        dataset = _rebuild(folder, save=False) if unfinished else Dataset(name=safe, folder=folder, created=_now())
+        report.finished_clips = len(dataset.clips)
+        with _undone_on_failure(dataset, remove_folder=not unfinished):
             _import(ws, dataset, sources, segment_seconds, report)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        if not report.kept:
-            shutil.rmtree(folder, ignore_errors=True)
-            report.created = False
-            raise _failure(report, f"dataset {safe!r} not created")
-        dataset.save()
+            if not report.kept and not dataset.clips:
+                report.created = False
+                raise _failure(report, f"dataset {safe!r} not created")
+            dataset.save()
     report.dataset = dataset
     return report
+
+
+@contextlib.contextmanager
+def _undone_on_failure(dataset: Dataset, remove_folder: bool) -> Iterator[None]:
+    """An import that fails (a full disk, Ctrl-C) leaves the dataset as it was: the clips it
+    copied are removed (the manifest never named them), or the whole folder of a new dataset."""
+    before = {c.name for c in dataset.clips}
+    try:
+        yield
+    except BaseException:
+        if remove_folder:
+            shutil.rmtree(dataset.folder, ignore_errors=True)
+        else:
+            for clip in dataset.clips:
+                if clip.name not in before:
+                    dataset.clip_path(clip.name).unlink(missing_ok=True)
+        raise
 
 
 def add_clips(ws: Workspace, name: str, sources: Iterable[str | Path],
@@ -387,8 +419,9 @@ def add_clips(ws: Workspace, name: str, sources: Iterable[str | Path],
     report = ImportReport(dataset.name)
     with _locked(dataset.folder):
         dataset = load_dataset(ws, dataset.name)  # fresh, under the lock
-        _import(ws, dataset, sources, segment_seconds, report)
-        dataset.save()
+        with _undone_on_failure(dataset, remove_folder=False):
+            _import(ws, dataset, sources, segment_seconds, report)
+            dataset.save()
     report.dataset = dataset
     return report
 
@@ -419,7 +452,7 @@ def delete_dataset(ws: Workspace, name: str) -> None:
     """Delete a dataset and its clips (the feature cache is shared and left alone)."""
     dataset = load_dataset(ws, name)
     # Rename first, so the dataset disappears at once even if removing the files is slow.
-    trash = ws.datasets_dir / f".deleting-{dataset.name}-{uuid.uuid4().hex[:8]}"
+    trash = temp_path(dataset.folder)  # a kill during the removal leaves litter the next write sweeps
     dataset.folder.replace(trash)
     shutil.rmtree(trash, ignore_errors=True)
 

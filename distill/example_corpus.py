@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from distill.workspace import atomic_path
+from distill.atomic import atomic_file
 
 # A minor pentatonic, two octaves (MIDI note numbers).
 PLUCK_NOTES = {"A2": 45, "C3": 48, "D3": 50, "E3": 52, "G3": 55, "A3": 57,
@@ -148,7 +148,7 @@ def write_example_corpus(folder: Path, n_clips: int = 24, sample_rate: int = 220
     paths = []
     for spec in example_clip_specs(n_clips):
         path = folder / spec.name
-        with atomic_path(path) as tmp:
-            sf.write(str(tmp), synthesize(spec, sample_rate, seed), sample_rate, subtype="PCM_16", format="WAV")
+        with atomic_file(path) as handle:
+            sf.write(handle, synthesize(spec, sample_rate, seed), sample_rate, subtype="PCM_16", format="WAV")
         paths.append(path)
     return paths

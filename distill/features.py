@@ -17,7 +17,8 @@ import torch
 
 from distill.audio import AudioSettings, features, read_audio, resample
 from distill.datasets import load_dataset
-from distill.workspace import Workspace, atomic_path
+from distill.atomic import WriteError, atomic_file
+from distill.workspace import Workspace
 
 # Bump when distill.audio's decoding or features change their output. 2: full band, channels.
 FEATURE_CACHE_VERSION = 2
@@ -71,9 +72,9 @@ def cached_log_mel(ws: Workspace, path: Path, clip_sha256: str, settings: AudioS
     wave = change_speed(read_audio(path, settings.sample_rate, settings.channels), speed, settings.sample_rate)
     mel = features(wave, settings).float().contiguous()
     try:
-        with atomic_path(cache) as tmp:
-            torch.save(mel.clone(), tmp)
-    except OSError:  # a full disk costs the cache, not the training
+        with atomic_file(cache) as handle:
+            torch.save(mel.clone(), handle)
+    except (WriteError, OSError):  # a full disk costs the cache, not the training
         pass
     return mel, True
 

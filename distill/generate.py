@@ -33,6 +33,7 @@ from distill.model import ConvVAE
 from distill.modelfile import ModelFile, OpenModel, open_model
 from distill.synthesis import GRIFFIN_LIM, Synthesizer, fit_length
 from distill.trajectories import Generator, Recipe, Trajectory, TrajectoryBank, encode_trajectory, morph
+from distill.atomic import ensure_space, output_set
 from distill.workspace import Workspace, sanitize_filename, unique_path, wav_name
 
 MODES = ("random", "variation", "morph")
@@ -183,6 +184,11 @@ class Studio:
             a, b = (self.latents_to_seconds(self.source(ref)[0].frames) for ref in spec.morph)
             return (1 - spec.position) * a + spec.position * b
         return self.bank.median_seconds
+
+    def size_bytes(self, specs: list[SoundSpec], fmt: OutputFormat) -> int:
+        """What the files of `specs` take on disk in `fmt`, at most."""
+        return sum(fmt.size_bytes(self.seconds(spec), self.settings.sample_rate, self.settings.channels)
+                   for spec in specs)
 
     def trajectory(self, spec: SoundSpec) -> tuple[Trajectory, Recipe]:
         """The latent trajectory of `spec`, covering `seconds(spec)`."""
@@ -343,18 +349,20 @@ def generate_sounds(ws: Workspace, model: str | Path, n: int = 4, seed: int | No
     specs = batch_specs(n, seed, mode, duration, temperature, like, morph_ends, offsets)
     studio = open_studio(ws, model, griffin_lim, device)
     folder = ws.output_dir(out_dir if out_dir else generated_dir(ws, studio.opened.path.stem))
-    folder.mkdir(parents=True, exist_ok=True)
-    sounds = []
-    for i, spec in enumerate(specs):
-        if progress:
-            progress(i, len(specs))
-        wave, _, recipe = studio.render(spec)
-        wave = under_ceiling(wave)
-        target = write_sound(unique_path(folder, fmt.file_name(file_name(studio.opened.path.stem, spec))),
-                             wave, studio.settings.sample_rate, fmt)
-        peak, rms = levels(wave)
-        sounds.append(GeneratedSound(target, spec, recipe.describe(), round(wave.shape[-1] / studio.settings.sample_rate, 3),
-                                     peak, rms))
+    ensure_space(folder, studio.size_bytes(specs, fmt), f"{len(specs)} sounds")
+    sounds, names = [], set()
+    with output_set() as outputs:  # the batch appears whole, or not at all
+        for i, spec in enumerate(specs):
+            if progress:
+                progress(i, len(specs))
+            wave, _, recipe = studio.render(spec)
+            wave = under_ceiling(wave)
+            target = unique_path(folder, fmt.file_name(file_name(studio.opened.path.stem, spec)), taken=names)
+            names.add(target.name)
+            write_sound(target, wave, studio.settings.sample_rate, fmt, outputs=outputs)
+            peak, rms = levels(wave)
+            sounds.append(GeneratedSound(target, spec, recipe.describe(),
+                                         round(wave.shape[-1] / studio.settings.sample_rate, 3), peak, rms))
     if progress:
         progress(len(specs), len(specs))
     return sounds

@@ -65,6 +65,9 @@ class ImportReport:
     dataset_name: str
     entries: list[ImportEntry] = field(default_factory=list)
     created: bool = False
+    # clips found in the dataset's folder when a create finished one an earlier run left
+    # without its manifest (killed, or the disk filled up)
+    finished_clips: int = 0
     # the distill.datasets.Dataset after the import (None when a create kept nothing); not typed
     # by name here: datasets imports this module, and this one must not import it back
     dataset: Any = None
@@ -94,10 +97,12 @@ class ImportReport:
         return f"{len(self.kept)} kept, {len(self.rejected)} rejected, {len(self.skipped)} skipped"
 
     def lines(self) -> list[str]:
-        return [e.describe() for e in self.entries] + [self.counts()]
+        finished = ([f"finished the incomplete dataset {self.dataset_name!r}: its {self.finished_clips} clips from an "
+                     "earlier import are kept"] if self.finished_clips else [])
+        return finished + [e.describe() for e in self.entries] + [self.counts()]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset_name, "created": self.created,
+        return {"dataset": self.dataset_name, "created": self.created, "finished_clips": self.finished_clips,
                 "files": [e.to_dict() for e in self.entries], "kept": len(self.kept),
                 "rejected": len(self.rejected), "skipped": len(self.skipped), "duplicates": len(self.duplicates)}
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from distill.workspace import atomic_write_json
+from distill.atomic import atomic_write_json
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ import torch.nn.functional as F
 from distill import DistillError, __version__
 from distill.audio import LOG_MEL_FLOOR, AudioSettings, resolve_device
 from distill.model import ConvVAE, ModelConfig
-from distill.workspace import Workspace, atomic_path, sanitize_filename
+from distill.atomic import atomic_file
+from distill.workspace import Workspace, sanitize_filename
 
 FORMAT = "distillgan_model"
 FORMAT_VERSION = 3  # 3: full band (44.1 kHz, 128 mels to Nyquist) and stereo; 2 was 22,050 Hz mono
@@ -270,8 +271,8 @@ def save_model_file(path: str | Path, model_file: ModelFile) -> Path:
     """Write `model_file` to `path` atomically (a crash leaves the old file or the new one)."""
     path = Path(path)
     payload = plain(model_file.to_dict(), "model")
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_file(path) as handle:
+        torch.save(payload, handle)
     return path
 
 

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,7 +25,8 @@ import numpy as np
 from distill import DistillError, __version__
 from distill.audio import OutputFormat, levels, loudness_lufs, resample, sound_end, true_peak_dbtp, write_sound
 from distill.generate import SoundSpec, Studio, batch_specs, file_name, open_studio
-from distill.workspace import Workspace, atomic_write_json, file_sha256, sanitize_filename, unique_path
+from distill.atomic import OutputSet, atomic_write_json, ensure_space, output_set
+from distill.workspace import Workspace, file_sha256, sanitize_filename, unique_path
 
 TAIL_DB = -60.0  # a sound ends where it stays this far under its peak
 FADE_SECONDS = 0.01  # the end fade after the trim (the start is the sound's onset: 2 ms)
@@ -110,8 +108,9 @@ def make_pack(ws: Workspace, model: str | Path, n: int = 12, seed: int | None = 
               device: str = "auto", progress=None, fmt: OutputFormat = OutputFormat(),
               loudness_lufs_target: float | None = None) -> PackResult:
     """Render `n` sounds (see `distill.generate.batch_specs` for the modes) into
-    `<out_dir or workspace/packs>/<name>/` and `<name>.zip` beside it. The folder is built
-    under a temporary name and renamed when complete: a failure leaves nothing half-made.
+    `<out_dir or workspace/packs>/<name>/` and `<name>.zip` beside it. Both are built under
+    temporary names and renamed when complete: a failure or a kill leaves nothing half-made,
+    and a pack that cannot fit is refused before any sound is rendered.
     `progress(done, total)` is called after each sound. Each sound is written in `fmt` (default
     24-bit WAV at the model's rate), loudness-matched to `loudness_lufs_target` (default: the
     training clips' median loudness) under a true-peak ceiling of -1 dBTP."""
@@ -120,18 +119,17 @@ def make_pack(ws: Workspace, model: str | Path, n: int = 12, seed: int | None = 
     studio = open_studio(ws, model, griffin_lim, device)
     model_name = studio.opened.path.stem
     parent = ws.output_dir(out_dir) if out_dir else packs_dir(ws)
-    parent.mkdir(parents=True, exist_ok=True)
     folder = unique_path(parent, sanitize_filename(name or f"{model_name}-{mode}-seed{seed}", "pack"))
-    building = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
-    try:
+    zip_path = unique_path(parent, folder.name + ".zip")
+    # The sounds, then the zip holding them again (deflate barely shrinks audio).
+    ensure_space(parent, 2 * studio.size_bytes(specs, fmt), f"a pack of {n} sounds")
+    with output_set() as outputs:
+        building = outputs.folder(folder)
         target = studio.bank.loudness_lufs if loudness_lufs_target is None else float(loudness_lufs_target)
         entries = _render_all(studio, specs, building, progress, fmt, target)
         manifest = _manifest(studio, specs[0], seed, n, entries, fmt, target)
         atomic_write_json(building / PACK_FILE, manifest)
-        os.replace(building, folder)
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-    zip_path = _zip(folder)
+        _zip(building, folder.name, zip_path, outputs)
     return PackResult(folder, zip_path, manifest)
 
 
@@ -175,19 +173,11 @@ def _manifest(studio: Studio, first: SoundSpec, seed: int, n: int, entries: list
     }
 
 
-def _zip(folder: Path) -> Path:
-    """`<folder>.zip` beside it (never over another file), written under a temporary name."""
-    target = unique_path(folder.parent, folder.name + ".zip")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder.parent)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(folder.iterdir()):
-                archive.write(path, f"{folder.name}/{path.name}")
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return target
+def _zip(building: Path, name: str, target: Path, outputs: OutputSet) -> None:
+    """`target`: the files of `building` under `name/`, one of `outputs`."""
+    with outputs.file(target) as handle, zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(building.iterdir()):
+            archive.write(path, f"{name}/{path.name}")
 
 
 def regenerate(ws: Workspace, pack_json: str | Path, file: str, model: str | Path | None = None,

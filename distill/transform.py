@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from distill import DistillError
+from distill.atomic import WriteError, ensure_space
 from distill.audio import MAX_SECONDS, AudioSettings, OutputFormat, features, levels, read_audio, write_sound
 from distill.clips import check_clip
 from distill.model import ConvVAE
@@ -154,9 +155,11 @@ def _fit_under_full_scale(wave: torch.Tensor) -> tuple[torch.Tensor, float]:
 def _transform_file(source: Path, model: ConvVAE, settings: AudioSettings, synthesize: Synthesizer,
                     folder: Path, model_name: str, fmt: OutputFormat) -> TransformResult:
     wave = read_input(source, settings.sample_rate, settings.channels)
+    target = unique_path(folder, fmt.file_name(output_name(source, model_name)))
+    ensure_space(folder, fmt.size_bytes(wave.shape[-1] / settings.sample_rate, settings.sample_rate, settings.channels),
+                 target.name)
     out, clipped_db = _fit_under_full_scale(transform_wave(model, wave, settings, synthesize))
-    target = write_sound(unique_path(folder, fmt.file_name(output_name(source, model_name))), out.numpy(),
-                         settings.sample_rate, fmt)
+    write_sound(target, out.numpy(), settings.sample_rate, fmt)
     peak, rms = levels(out)
     return TransformResult(input=source, path=target, seconds=round(wave.shape[-1] / settings.sample_rate, 3),
                            input_rms_dbfs=levels(wave)[1], output_rms_dbfs=rms, output_peak_dbfs=peak,
@@ -170,8 +173,8 @@ def transform_files(ws: Workspace, model: str | Path, inputs: Iterable[str | Pat
     input in `fmt` (default 16-bit WAV at the model's rate; a stereo model's files are stereo),
     `<input stem>-<model>.wav`, to `out_dir` (default
     `<workspace>/transformed/<model>/`), in the order given. Anything the dataset reads is
-    accepted. A problem with the model or the folder raises; a problem with one input is
-    that input's `error`, and the others go on."""
+    accepted. A problem with the model or the folder (a full disk) raises; a problem with one
+    input is that input's `error`, and the others go on."""
     sources = [Path(p).expanduser() for p in inputs]
     if not sources:
         raise DistillError("nothing to transform: name at least one audio file")
@@ -184,6 +187,8 @@ def transform_files(ws: Workspace, model: str | Path, inputs: Iterable[str | Pat
     for source in sources:
         try:
             results.append(_transform_file(source, vae, model_file.audio_settings, synthesize, folder, path.stem, fmt))
+        except WriteError:  # the folder, not the input: every input after it would fail the same way
+            raise
         except DistillError as exc:
             results.append(TransformResult(input=source, error=str(exc)))
     return results

@@ -1,17 +1,15 @@
-"""Where things live on disk, and the one way every file that matters is written (atomically)."""
+"""Where things live on disk (how a file is written: `distill.atomic`)."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Collection
 
 from distill import DistillError
 
@@ -86,48 +84,6 @@ class Workspace:
         return self.experiments_dir / experiment_id
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; once the block succeeds it is fsynced and
-    renamed over `path`. A crash or an exception leaves the old file untouched."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # The rename itself lives in the directory entry; without this a power cut can lose it.
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
-
-
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
@@ -153,12 +109,13 @@ def wav_name(*parts: str) -> str:
     return re.sub(r"[^\w.+-]", "_", "-".join(parts)) + ".wav"
 
 
-def unique_path(folder: Path, name: str) -> Path:
-    """`folder/name`, or `folder/stem-2.ext`, `-3`… if that name is taken: never an overwrite."""
+def unique_path(folder: Path, name: str, taken: Collection[str] = ()) -> Path:
+    """`folder/name`, or `folder/stem-2.ext`, `-3`… if that name is taken (on disk, or in
+    `taken`: names a batch being written has claimed): never an overwrite."""
     candidate = folder / name
     stem, suffix = Path(name).stem, Path(name).suffix
     counter = 2
-    while candidate.exists():
+    while candidate.exists() or candidate.name in taken:
         candidate = folder / f"{stem}-{counter}{suffix}"
         counter += 1
     return candidate

@@ -296,6 +296,22 @@ def test_variations_morphs_and_a_pack_from_the_page(app, model):
                                    for f in files)
 
 
+def test_a_full_disk_during_a_pack_is_the_cli_s_one_line_on_the_page(app, model, monkeypatch):
+    from distill import atomic
+    from test_disk_full import FullDisk
+
+    ws, client = app
+    packs = ws.root / "packs"
+    before = sorted(p.name for p in packs.iterdir()) if packs.exists() else []
+    monkeypatch.setattr(atomic, "_open_raw", FullDisk(file=2).open)
+    with pytest.raises(Exception) as failure:
+        client.predict(model, 3, "WAV 24-bit", "44.1 kHz", "Random", 2, 6, 1.0, 0, None, None, None,
+                       None, 3, False, 0, 0, 0, 0, api_name="/pack")
+    message = str(failure.value)
+    assert "could not write" in message and "the disk is full" in message and "Traceback" not in message
+    assert sorted(p.name for p in packs.iterdir()) == before  # no folder, no zip, no temporary litter
+
+
 def test_a_refused_import_is_one_message_and_leaves_the_rest_of_the_tab_alone(app, tmp_path):
     ws, client = app
     old = tmp_path / "old.distill"

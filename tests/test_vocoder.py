@@ -206,7 +206,7 @@ def test_cancel_saves_state_and_resume_continues_exactly(vws, prepared, tmp_path
 
 def test_an_older_cancelled_run_reads_stopped(ws: Workspace) -> None:
     from distill.vocoder.train import RUN_FILE, vocoder_run_dir
-    from distill.workspace import atomic_write_json
+    from distill.atomic import atomic_write_json
 
     vocoder_run_dir(ws, "m").mkdir(parents=True)
     atomic_write_json(vocoder_run_dir(ws, "m") / RUN_FILE, {"status": "cancelled", "epoch": 2, "epochs": 5})

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 import gradio as gr
 
 from distill import DistillError
+from distill import user_message as engine_message
 from distill.jobs import BackgroundJob, Cancelled, Event, Failed, Finished, Warning
 
 log = logging.getLogger("distill.ui")
@@ -20,10 +21,9 @@ log = logging.getLogger("distill.ui")
 def user_message(exc: BaseException) -> str:
     """What a person reads when an action fails: a DistillError as it is, anything else as
     one line (the traceback goes to the server log, never to the page)."""
-    if isinstance(exc, DistillError):
-        return str(exc)
-    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-    return f"Something went wrong ({type(exc).__name__}{': ' + text if text else ''}). Details are in the server log."
+    if isinstance(exc, (DistillError, OSError)):
+        return engine_message(exc)
+    return f"Something went wrong ({engine_message(exc)}). Details are in the server log."
 
 
 def _as_gr_error(exc: BaseException) -> gr.Error:

@@ -9,12 +9,15 @@ import os
 import signal
 import sys
 import threading
+import traceback
 
-from distill import DistillError, __version__
+from distill import DistillError, __version__, user_message
 from distill.workspace import Workspace
 
 # The command modules, in the order their commands appear in `distill --help`.
 COMMAND_MODULES = ["dataset", "train", "models", "generate", "transform", "vocoder"]
+# Set to see the Python traceback behind an unexpected error (for a bug report).
+TRACEBACK_ENV = "DISTILL_TRACEBACK"
 
 
 def workspace_from(args: argparse.Namespace) -> Workspace:
@@ -55,15 +58,17 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return int(args.run(args) or 0)
-    except DistillError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `distill ... | head`: the reader left, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
+    except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback only on request
+        print(f"error: {user_message(exc)}", file=sys.stderr)
+        if os.environ.get(TRACEBACK_ENV) and not isinstance(exc, DistillError):
+            traceback.print_exc()
+        return 1
 
 
 def format_options(cmd: argparse.ArgumentParser, default_bits: int) -> None:

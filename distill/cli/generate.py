@@ -102,12 +102,22 @@ def run_generate(args: argparse.Namespace) -> int:
 def run_pack(args: argparse.Namespace) -> int:
     from distill.pack import make_pack
 
+    line_open = False
+
     def progress(done: int, total: int) -> None:
-        print(f"\r{done}/{total} sounds", end="" if done < total else "\n", file=sys.stderr, flush=True)
+        nonlocal line_open
+        line_open = done < total
+        print(f"\r{done}/{total} sounds", end="" if line_open else "\n", file=sys.stderr, flush=True)
 
     fmt = output_format(args)
-    result = make_pack(workspace_from(args), args.model, out_dir=args.output, name=args.name, progress=progress,
-                       fmt=fmt, loudness_lufs_target=args.lufs, **sound_request(args, default_n=12))
+    try:
+        result = make_pack(workspace_from(args), args.model, out_dir=args.output, name=args.name,
+                           progress=progress, fmt=fmt, loudness_lufs_target=args.lufs,
+                           **sound_request(args, default_n=12))
+    except BaseException:
+        if line_open:  # the error gets a line of its own
+            print(file=sys.stderr, flush=True)
+        raise
     manifest = result.manifest
     limited = sum(1 for f in result.files if f["peak_limited"])
     print(f"{result.folder}  ({len(result.files)} sounds, {fmt.describe(manifest['model_sample_rate'])} "

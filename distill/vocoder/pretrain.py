@@ -35,7 +35,7 @@ from distill.vocoder.discriminators import Discriminators
 from distill.vocoder.network import Vocoder, load_vocoder, vocoder_slot
 from distill.vocoder.shipped import SHIPPED
 from distill.vocoder.train import train_step
-from distill.workspace import atomic_path, atomic_write_json
+from distill.atomic import atomic_file, atomic_write_json
 
 STATE_FILE = "state.pt"
 METRICS_FILE = "metrics.jsonl"
@@ -125,9 +125,9 @@ def pretrain(corpus: str | Path, state_dir: str | Path, steps: int, config: Voco
 
 def _checkpoint(state_dir: Path, config: VocoderConfig, generator: Vocoder, critics: Discriminators, opt_g, opt_d,
                 step: int, seconds: float) -> None:
-    with atomic_path(state_dir / STATE_FILE) as tmp:
+    with atomic_file(state_dir / STATE_FILE) as handle:
         torch.save({"config": config.to_dict(), "generator": generator.state_dict(), "critics": critics.state_dict(),
-                    "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step, "seconds": seconds}, tmp)
+                    "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step, "seconds": seconds}, handle)
 
 
 @torch.no_grad()
@@ -164,8 +164,8 @@ def export(state_dir: str | Path, target: str | Path = SHIPPED) -> Path:
                 "recipe": config.to_dict(), "kind": "pretrained"}
     slot = vocoder_slot(generator.eval(), training)
     target = Path(target)
-    with atomic_path(target) as tmp:
-        torch.save(slot, tmp)
+    with atomic_file(target) as handle:
+        torch.save(slot, handle)
     atomic_write_json(target.with_suffix(".json"), {**training, "metrics": metrics})
     load_vocoder(torch.load(target, map_location="cpu", weights_only=True))  # it must load as every slot does
     return target

@@ -47,7 +47,8 @@ from distill.vocoder.data import VocoderData, load_vocoder_data, sample_batch, t
 from distill.vocoder.discriminators import Discriminators
 from distill.vocoder.network import Vocoder, vocoder_slot
 from distill.vocoder.shipped import shipped_slot, why_not_pretrained
-from distill.workspace import Workspace, atomic_write_json, read_json, sanitize_filename
+from distill.atomic import atomic_write_json
+from distill.workspace import Workspace, read_json, sanitize_filename
 
 RUNS_DIR = "vocoder_runs"
 RUN_FILE = "run.json"
