@@ -38,9 +38,9 @@ from distill import DistillError
 # Below this much free space after a failed write, the disk is taken to be the cause even
 # when the library that failed did not say so.
 NEARLY_FULL_BYTES = 4 << 20
-# Kept free on top of an estimate, so a write that fits by its estimate does not fill the
-# disk for everything else (the catalog index, a checkpoint's sidecar).
-SPARE_BYTES = 1 << 20
+# Kept free on top of an estimate, so a write that fits by its estimate still leaves room
+# for the small files that follow it (a manifest, the catalog index).
+SPARE_BYTES = 64 << 10
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-(?P<token>[0-9a-f]{8})\.tmp$")
 _STARTED = time.time()

@@ -22,7 +22,7 @@ from distill.audio import AudioSettings
 from distill.modelfile import (SUFFIX, ModelExistsError, ModelFile, free_name, load_model_file, model_path,
                                resolve_model, save_model_file, target_path, validate_model_file)
 from distill.synthesis import VOCODER, Synthesizer
-from distill.atomic import WriteError, atomic_copy, atomic_write_json
+from distill.atomic import WriteError, atomic_copy, atomic_write_json, ensure_space
 from distill.workspace import Workspace, read_json
 
 __all__ = ["ModelEntry", "list_models", "models_table", "model_details", "problems", "import_model",
@@ -287,6 +287,7 @@ def import_model(ws: Workspace, source: str | Path, name: str | None = None, ove
     path = target_path(ws, (name or source.stem).strip(), overwrite)
     if source.resolve() == path.resolve():
         raise DistillError(f"{source.name} is already in the catalog")
+    ensure_space(ws.models_dir, source.stat().st_size, path.name)
     if model_file.metadata.get("name") == path.stem:
         atomic_copy(source, path)
     else:  # the name inside the file follows the catalog name

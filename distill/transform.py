@@ -181,7 +181,6 @@ def transform_files(ws: Workspace, model: str | Path, inputs: Iterable[str | Pat
     opened = open_model(ws, model, device)
     path, model_file, vae, torch_device = opened.path, opened.file, opened.network, opened.device
     folder = ws.output_dir(out_dir if out_dir else transformed_dir(ws, path.stem))
-    folder.mkdir(parents=True, exist_ok=True)
     synthesize = Synthesizer.for_model(model_file, torch_device, griffin_lim).load()
     results = []
     for source in sources:
