@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -39,7 +38,7 @@ from distill.clips import (DEFAULT_SEGMENT_SECONDS, DUPLICATE, HEAVY_CLIPPING_FR
                            QUIET_DBFS, REJECTED, WARNING, Clip, _percent, _plural, check_clip)
 from distill.import_report import ImportEntry, ImportFailed, ImportReport  # noqa: F401 (ImportFailed: re-exported)
 from distill.sources import AUDIO_EXTENSIONS, GivenFile, NamedFile, gather, leaf_name  # noqa: F401 (re-exported)
-from distill.atomic import WriteError, atomic_copy, atomic_write_json, atomic_write_text, temp_path
+from distill.atomic import WriteError, atomic_copy, atomic_write_json, temp_path
 from distill.workspace import (Workspace, file_sha256, read_json,
                                sanitize_filename)
 
@@ -55,7 +54,6 @@ CLIPS_DIR = "clips"
 
 MIN_TRAINING_SECONDS = 30.0  # less usable audio than this gets a warning
 
-EXAMPLE_MARKER = ".example-created"  # in datasets/: the example was offered once; never again
 
 
 def _now() -> str:
@@ -214,7 +212,7 @@ def dataset_name(name: str) -> str:
     return safe
 
 
-def _dataset_names(ws: Workspace) -> list[str]:
+def dataset_names(ws: Workspace) -> list[str]:
     if not ws.datasets_dir.is_dir():
         return []
     return sorted(p.name for p in ws.datasets_dir.iterdir()
@@ -281,12 +279,12 @@ def load_dataset(ws: Workspace, name: str) -> Dataset:
             return _rebuild(folder)
     if (folder / CLIPS_DIR).is_dir():
         return _rebuild(folder)
-    have = ", ".join(_dataset_names(ws)) or "none yet"
+    have = ", ".join(dataset_names(ws)) or "none yet"
     raise DistillError(f"no dataset named {name!r} (have: {have})")
 
 
 def list_datasets(ws: Workspace) -> list[Dataset]:
-    return [load_dataset(ws, name) for name in _dataset_names(ws)]
+    return [load_dataset(ws, name) for name in dataset_names(ws)]
 
 
 def clip_path(ws: Workspace, dataset: str, clip_name: str) -> Path:
@@ -455,23 +453,6 @@ def delete_dataset(ws: Workspace, name: str) -> None:
     trash = temp_path(dataset.folder)  # a kill during the removal leaves litter the next write sweeps
     dataset.folder.replace(trash)
     shutil.rmtree(trash, ignore_errors=True)
-
-
-def ensure_example_dataset(ws: Workspace, name: str = "example") -> Dataset | None:
-    """On a first start (no datasets at all, example never created before), import the
-    synthesised example corpus as dataset `name` and return it; otherwise return None."""
-    marker = ws.datasets_dir / EXAMPLE_MARKER
-    if _dataset_names(ws) or marker.exists():
-        return None
-    from distill.example_corpus import write_example_corpus
-
-    with tempfile.TemporaryDirectory(prefix="distill-example-") as tmp:
-        try:
-            report = create_dataset(ws, name, write_example_corpus(Path(tmp)))
-        except DistillError:  # someone else created one at the same moment
-            return None
-    atomic_write_text(marker, f"{_now()}\n")
-    return report.dataset
 
 
 def _is_stale(dataset: Dataset, clip: Clip) -> bool:

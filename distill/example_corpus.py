@@ -16,13 +16,18 @@ Each note varies a little (velocity, brightness, decay, length 1.5-3 s), peaks b
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from distill.atomic import atomic_file
+from distill import DistillError
+from distill.atomic import atomic_file, atomic_write_text
+from distill.datasets import Dataset, create_dataset, dataset_names
+from distill.workspace import Workspace
 
 # A minor pentatonic, two octaves (MIDI note numbers).
 PLUCK_NOTES = {"A2": 45, "C3": 48, "D3": 50, "E3": 52, "G3": 55, "A3": 57,
@@ -152,3 +157,21 @@ def write_example_corpus(folder: Path, n_clips: int = 24, sample_rate: int = 220
             sf.write(handle, synthesize(spec, sample_rate, seed), sample_rate, subtype="PCM_16", format="WAV")
         paths.append(path)
     return paths
+
+
+EXAMPLE_MARKER = ".example-created"  # in datasets/: the example was offered once; never again
+
+
+def ensure_example_dataset(ws: Workspace, name: str = "example") -> Dataset | None:
+    """On a first start (no datasets at all, example never created before), import the
+    synthesised example corpus as dataset `name` and return it; otherwise return None."""
+    marker = ws.datasets_dir / EXAMPLE_MARKER
+    if dataset_names(ws) or marker.exists():
+        return None
+    with tempfile.TemporaryDirectory(prefix="distill-example-") as tmp:
+        try:
+            report = create_dataset(ws, name, write_example_corpus(Path(tmp)))
+        except DistillError:  # someone else created one at the same moment
+            return None
+    atomic_write_text(marker, datetime.now(timezone.utc).isoformat(timespec="seconds") + "\n")
+    return report.dataset

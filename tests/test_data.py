@@ -16,7 +16,7 @@ from distill import DistillError
 from distill import clips, datasets, features, segments
 from distill.workspace import file_sha256
 from distill.audio import LOG_MEL_FLOOR, AudioSettings
-from distill.example_corpus import example_clip_specs, write_example_corpus
+from distill.example_corpus import ensure_example_dataset, example_clip_specs, write_example_corpus
 
 SETTINGS = AudioSettings()
 
@@ -476,13 +476,13 @@ def test_example_corpus_is_deterministic_and_a_prefix_of_a_bigger_one(tmp_path, 
 
 
 def test_example_dataset_is_created_once_on_a_fresh_workspace(ws):
-    created = datasets.ensure_example_dataset(ws)
+    created = ensure_example_dataset(ws)
     assert created is not None and created.name == "example" and len(created.clips) == 24
     assert all(c.status == "ok" for c in created.clips), [c.reason for c in created.clips]
     assert created.summary().warnings == []
-    assert datasets.ensure_example_dataset(ws) is None
+    assert ensure_example_dataset(ws) is None
     datasets.delete_dataset(ws, "example")
-    assert datasets.ensure_example_dataset(ws) is None  # deleted on purpose: not brought back
+    assert ensure_example_dataset(ws) is None  # deleted on purpose: not brought back
 
 
 def test_a_folder_without_audio_is_a_clear_error(ws, tmp_path):

@@ -24,7 +24,7 @@ from typing import Any  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from distill import DistillError, __version__  # noqa: E402
-from distill.datasets import ensure_example_dataset  # noqa: E402
+from distill.example_corpus import ensure_example_dataset  # noqa: E402
 from distill.stopping import StopSignals, stop_jobs_here  # noqa: E402
 from distill.workspace import Workspace  # noqa: E402
 from ui import catalog_tab, dataset_tab, previews_tab, training_tab, transform_panel  # noqa: E402
