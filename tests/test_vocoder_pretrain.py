@@ -4,6 +4,7 @@ exactly where it stopped, and exports weights that load as any vocoder slot does
 from __future__ import annotations
 
 import json
+import math
 import statistics
 
 import pytest
@@ -52,6 +53,14 @@ def test_a_stopped_run_continues_exactly_and_exports_loadable_weights(corpus, tm
     assert vocoder.synthesize(torch.full((128, 10), -6.0)).shape == (10 * 512,)
     recipe = json.loads(target.with_suffix(".json").read_text())
     assert recipe["steps"] == 4 and recipe["kind"] == "pretrained" and len(recipe["metrics"]) == 2
+
+
+def test_an_annealed_run_ends_at_its_floor_share_of_the_learning_rate(corpus, tmp_path):
+    pretrain(corpus, tmp_path / "annealed", 4, TINY, every=4, device="cpu", log=lambda text: None, lr_floor=0.1)
+    state = torch.load(tmp_path / "annealed" / STATE_FILE, weights_only=True)
+    # the rate of the last step (3 of 4): 0.1 + 0.9 * (1 + cos(3π/4)) / 2 of the config's
+    last_share = 0.1 + 0.9 * (1 + math.cos(math.pi * 3 / 4)) / 2
+    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(TINY.learning_rate * last_share)
 
 
 def test_the_weights_in_the_repository_load_with_the_safe_loader_and_say_how_they_were_made():

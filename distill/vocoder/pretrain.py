@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -59,8 +60,12 @@ def load_corpus(folder: str | Path, settings: AudioSettings) -> tuple[list[ClipP
 
 def pretrain(corpus: str | Path, state_dir: str | Path, steps: int, config: VocoderConfig | None = None,
              every: int = 250, device: str = "auto", start_from: str | Path | None = None,
-             log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train until `steps` steps in all (a resumed run counts the steps already done)."""
+             log: Callable[[str], None] = print, lr_floor: float | None = None) -> dict[str, Any]:
+    """Train until `steps` steps in all (a resumed run counts the steps already done). With
+    `lr_floor`, the learning rate falls from the config's along a half cosine to that share of
+    it at `steps` (a step's rate depends only on the step and `steps`: a run resumed with the same
+    `steps` repeats it); without,
+    it stays constant."""
     settings = AudioSettings()
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +102,10 @@ def pretrain(corpus: str | Path, state_dir: str | Path, steps: int, config: Voco
             started = time.perf_counter()
             rng = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
             mels, waves = sample_batch(train, config, settings, rng)
+            if lr_floor is not None:
+                share = lr_floor + (1 - lr_floor) * 0.5 * (1 + math.cos(math.pi * step / steps))
+                for group in opt_g.param_groups + opt_d.param_groups:
+                    group["lr"] = config.learning_rate * share
             terms = train_step(config, generator, critics, opt_g, opt_d, mels.to(torch_device), waves.to(torch_device),
                                gan=step >= config.gan_start_step)
             for key, value in terms.items():
@@ -182,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("state")
     train.add_argument("--steps", type=int, required=True, help="steps in all (a resumed run counts those done)")
     train.add_argument("--every", type=int, default=250, help="steps between checkpoints and held-out checks")
+    train.add_argument("--lr-floor", type=float, default=None, metavar="SHARE",
+                       help="anneal the learning rate along a half cosine to this share of it at --steps "
+                            "(default: constant)")
     train.add_argument("--device", default="auto")
     train.add_argument("--start-from", default=None, help="exported weights to start from (optimisers afresh)")
     train.add_argument("--set", action="append", default=[], metavar="FIELD=JSON", help="a VocoderConfig field")
@@ -197,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         config = vocoder_preset("scratch").replace(**{k: json.loads(v) for k, v in
                                                       (item.split("=", 1) for item in args.set)})
         pretrain(args.corpus, args.state, args.steps, config, args.every, args.device, args.start_from,
-                 log=lambda text: print(text, flush=True))
+                 log=lambda text: print(text, flush=True), lr_floor=args.lr_floor)
     else:
         print(export(args.state, args.to))
     return 0
