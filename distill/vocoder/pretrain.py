@@ -63,9 +63,8 @@ def pretrain(corpus: str | Path, state_dir: str | Path, steps: int, config: Voco
              log: Callable[[str], None] = print, lr_floor: float | None = None) -> dict[str, Any]:
     """Train until `steps` steps in all (a resumed run counts the steps already done). With
     `lr_floor`, the learning rate falls from the config's along a half cosine to that share of
-    it at `steps` (a step's rate depends only on the step and `steps`: a run resumed with the same
-    `steps` repeats it); without,
-    it stays constant."""
+    it at `steps` (a step's rate depends only on the step and `steps`: a run resumed with the
+    same `steps` repeats it); without, it stays constant."""
     settings = AudioSettings()
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
