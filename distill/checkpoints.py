@@ -25,7 +25,7 @@ from typing import Any, Callable
 import torch
 
 from distill import DistillError
-from distill.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from distill.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, write_error
 from distill.workspace import file_sha256, read_json
 
 FORMAT = "distill_checkpoint"
@@ -315,9 +315,15 @@ def read_metrics(experiment_dir: Path) -> list[dict[str, Any]]:
 
 
 def append_metrics(experiment_dir: Path, row: dict[str, Any]) -> None:
-    with open(experiment_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(row) + "\n")
-        handle.flush()
+    """One line more in the metrics log: an append, not a rewrite (a line cut short by a crash
+    is skipped on reading), so not through `distill.atomic`; its failures are said the same way."""
+    path = experiment_dir / METRICS_FILE
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
+    except OSError as exc:
+        raise write_error(exc, path) or exc
 
 
 def truncate_metrics(experiment_dir: Path, after_epoch: int) -> int:

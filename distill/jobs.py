@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from distill import user_message
 from distill.atomic import atomic_write_json
 
 
@@ -169,7 +170,8 @@ class BackgroundJob:
         try:
             self.run()
         except BaseException as exc:  # noqa: BLE001 - the thread must always end with an event
-            message = str(exc) or type(exc).__name__
+            # an OS error as the user reads it (the file and the reason), anything else as it is
+            message = user_message(exc) if isinstance(exc, OSError) else str(exc) or type(exc).__name__
             try:
                 self.on_failure(message, traceback.format_exc())
             finally:
