@@ -282,6 +282,10 @@ def test_fine_tuning_on_the_vaes_reconstructions(vws):
     metrics = [e.metrics for e in events if isinstance(e, EpochFinished)]
     assert [m["vae_mels"] for m in metrics] == [False, True]
     assert isinstance(events[-1], Finished)
+    # judged as heard too: the held-out clips through the model, then the vocoder
+    for m in metrics:
+        assert m["val_end_to_end_mrstft"] > 0 and m["val_end_to_end_mrstft"] != m["val_true_mrstft"]
+        assert m["val_loss"] == pytest.approx((m["val_true_mrstft"] + m["val_end_to_end_mrstft"]) / 2)
 
 
 # -- fine-tuning the pretrained vocoder ----------------------------------------------------------

@@ -154,22 +154,25 @@ def log_spectral_distance(output: torch.Tensor, target: torch.Tensor, floor_db: 
     return float(difference.pow(2).mean(dim=-2).sqrt().mean())
 
 
-def excerpts(clips: Sequence[ClipPair], settings: AudioSettings,
-             seconds: float) -> Iterator[tuple[ClipPair, torch.Tensor, torch.Tensor]]:
+def excerpts(clips: Sequence[ClipPair], settings: AudioSettings, seconds: float,
+             mels: dict[str, torch.Tensor] | None = None) -> Iterator[tuple[ClipPair, torch.Tensor, torch.Tensor]]:
     """(clip, log-mel, waveform) of each clip's first `seconds`, the waveform cut to the
-    samples its log-mel frames render."""
+    samples its log-mel frames render. The log-mel is the clip's own, or `mels[clip.name]`
+    (what a model gives back for it)."""
     frames = settings.seconds_to_frames(seconds)
     for clip in clips:
-        mel = clip.mel[:, :frames]
+        mel = (mels[clip.name] if mels is not None else clip.mel)[:, :frames]
         yield clip, mel, clip.wave[: (mel.shape[-1] - 1) * settings.hop_length]
 
 
 def held_out_scores(clips: Sequence[ClipPair], settings: AudioSettings,
-                    synthesize: Callable[[torch.Tensor], torch.Tensor], seconds: float) -> dict[str, float]:
+                    synthesize: Callable[[torch.Tensor], torch.Tensor], seconds: float,
+                    mels: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
     """Mean MR-STFT distance and LSD of `synthesize(mel)` against each clip's own audio, over
-    its first `seconds`: how a vocoder (or Griffin-Lim) does on clips it did not learn from."""
+    its first `seconds`: how a vocoder (or Griffin-Lim) does on clips it did not learn from;
+    fed `mels` (see `excerpts`), how it does end to end behind a model."""
     mrstft, lsd = [], []
-    for _, mel, wave in excerpts(clips, settings, seconds):
+    for _, mel, wave in excerpts(clips, settings, seconds, mels):
         out = synthesize(mel)[: wave.shape[0]]
         mrstft.append(mrstft_distance(out, wave))
         lsd.append(log_spectral_distance(out, wave))
