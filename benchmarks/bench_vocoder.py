@@ -270,8 +270,10 @@ def fine_tune(ws: Workspace, model: Path) -> float:
     for event in job.events():
         if isinstance(event, EpochFinished):
             m = event.metrics
+            both = (f" (true mels {m['val_true_mrstft']:.3f}, end to end {m['val_end_to_end_mrstft']:.3f})"
+                    if "val_end_to_end_mrstft" in m else "")
             print(f"    epoch {event.epoch:3d}/{job.epochs}  {time.perf_counter() - started:5.0f} s  held-out "
-                  f"MR-STFT {m['val_loss']:.3f}  LSD {m['val_lsd']:.2f} dB", flush=True)
+                  f"MR-STFT {m['val_loss']:.3f}{both}  LSD {m['val_lsd']:.2f} dB", flush=True)
         elif isinstance(event, Failed):
             raise SystemExit(f"vocoder fine-tune failed: {event.message}")
     job.join()
