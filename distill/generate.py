@@ -17,11 +17,15 @@ uses seed `seed + i`, and `SoundSpec` holds everything needed to make one again.
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import random
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -39,6 +43,7 @@ from distill.workspace import Workspace, sanitize_filename, unique_path, wav_nam
 MODES = ("random", "variation", "morph")
 FADE_IN_SECONDS = 0.002  # the file starts at 0; short enough to keep the attack
 RELEASE_SECONDS = 0.05  # a sound cut while it still sounds ends in this fade, not a click
+RENDER_WORKERS = max(1, min(2, os.cpu_count() or 1))  # sounds rendered at once on a CPU (Studio.render_all)
 TAIL_FRAMES = 8  # mel frames inverted past the last one above the floor (the STFT window's reach)
 CEILING = 10 ** (-0.1 / 20)  # -0.1 dBFS: a louder peak is turned down to this
 GENERATED_SOURCE = "seed:"  # a morph end or a variation source given as a generated sound: seed:N
@@ -214,6 +219,31 @@ class Studio:
             made = Trajectory(made.latents + shift[:, None] * made.activity, made.level_db)
         return made, recipe
 
+    def render_all(self, specs: list[SoundSpec]) -> Iterator[tuple[np.ndarray, torch.Tensor, Recipe]]:
+        """`render` of each spec, in order, each yielded as soon as it and those before it are
+        done. On a CPU, sounds are rendered RENDER_WORKERS at a time: one sound's small tensors
+        keep about one core busy, so two at once on 2 cores made 24 sounds 1.2-1.35x faster,
+        the same sounds sample for sample. At most that many wait unconsumed (a long sound
+        is hundreds of MB)."""
+        workers = 1 if self.opened.device.type != "cpu" else min(RENDER_WORKERS, len(specs))
+        if workers <= 1:
+            yield from (self.render(spec) for spec in specs)
+            return
+        self.synthesize.load()  # once, before the workers share it
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="distill-render")
+        waiting = iter(specs)
+        pending = deque(pool.submit(self.render, spec) for spec in itertools.islice(waiting, workers))
+        try:
+            while pending:
+                result = pending.popleft().result()
+                for spec in itertools.islice(waiting, 1):
+                    pending.append(pool.submit(self.render, spec))
+                yield result
+        finally:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
+
     def render(self, spec: SoundSpec) -> tuple[np.ndarray, torch.Tensor, Recipe]:
         """(waveform float32 at the model's level, the log-mel it was made from, recipe)."""
         trajectory, recipe = self.trajectory(spec)
@@ -344,18 +374,17 @@ def generate_sounds(ws: Workspace, model: str | Path, n: int = 4, seed: int | No
     `out_dir` (default `<workspace>/generated/<model>/`); see `batch_specs` for the modes.
     `seed` None picks one. `offsets` maps a principal direction (1 = pc1) to a shift in
     units of spread. `fmt`: the files' format (default 16-bit WAV at the model's rate).
-    `progress(done, total)` is called before each sound and at the end."""
+    `progress(done, total)` is called at the start and after each sound."""
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
     specs = batch_specs(n, seed, mode, duration, temperature, like, morph_ends, offsets)
     studio = open_studio(ws, model, griffin_lim, device)
     folder = ws.output_dir(out_dir if out_dir else generated_dir(ws, studio.opened.path.stem))
     ensure_space(folder, studio.size_bytes(specs, fmt), f"{len(specs)} sounds")
     sounds, names = [], set()
+    if progress:
+        progress(0, len(specs))
     with output_set() as outputs:  # the batch appears whole, or not at all
-        for i, spec in enumerate(specs):
-            if progress:
-                progress(i, len(specs))
-            wave, _, recipe = studio.render(spec)
+        for i, (spec, (wave, _, recipe)) in enumerate(zip(specs, studio.render_all(specs))):
             wave = under_ceiling(wave)
             target = unique_path(folder, fmt.file_name(file_name(studio.opened.path.stem, spec)), taken=names)
             names.add(target.name)
@@ -363,8 +392,8 @@ def generate_sounds(ws: Workspace, model: str | Path, n: int = 4, seed: int | No
             peak, rms = levels(wave)
             sounds.append(GeneratedSound(target, spec, recipe.describe(),
                                          round(wave.shape[-1] / studio.settings.sample_rate, 3), peak, rms))
-    if progress:
-        progress(len(specs), len(specs))
+            if progress:
+                progress(i + 1, len(specs))
     return sounds
 
 

@@ -137,8 +137,7 @@ def _render_all(studio: Studio, specs: list[SoundSpec], folder: Path, progress, 
                 target: float) -> list[dict[str, Any]]:
     rate = fmt.rate(studio.settings.sample_rate)
     entries = []
-    for i, spec in enumerate(specs):
-        wave, _, recipe = studio.render(spec)
+    for i, (spec, (wave, _, recipe)) in enumerate(zip(specs, studio.render_all(specs))):
         out, done = finish(wave, studio.settings.sample_rate, target, rate)
         path = write_sound(folder / fmt.file_name(file_name(studio.opened.path.stem, spec, index=i + 1)), out, rate,
                            OutputFormat(fmt.container, fmt.bits))  # already at its rate
