@@ -86,8 +86,7 @@ def generate_timed(ws: Workspace, model: Path, n: int, seed: int, write: Path | 
     started = time.perf_counter()
     studio = open_studio(ws, model, griffin_lim=griffin_lim, device="cpu")
     waves, recipes = [], []
-    for spec in batch_specs(n, seed):
-        wave, _, recipe = studio.render(spec)
+    for wave, _, recipe in studio.render_all(batch_specs(n, seed)):  # as `distill generate` renders them
         waves.append(under_ceiling(wave))
         recipes.append(recipe)
     compute = time.perf_counter() - started
