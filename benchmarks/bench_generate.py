@@ -17,6 +17,11 @@ Targets (issue 10): median decay within ±4 dB of the clips'; prominence within 
 the floor; novelty 0.6-1.4; the closest two of the 24 farther apart than the closest two
 training clips; generation ≥ 50× real time with Griffin-Lim.
 
+Measured 2026-12-06 23:00, two sounds rendered at once (`Studio.render_all`; 2 cores, nothing else
+running): quality figures unchanged (the same sounds, sample for sample); dev-pitched 30x real
+time with Griffin-Lim, 54x with the pretrained vocoder (target 50x: MET); dev-drums 22x / 38x
+(MISSED: its sounds are short, 0.84 s median, and each costs its fixed share).
+
 Measured 2026-12-06 at full band, stereo (2 cores, load ~1.2): dev-pitched decay -26.9 / -25.5 dB,
 prominence 66.4 / 67.2, MMD² 0.7× the floor, novelty 0.73, sounds from stereo clips 0.7 dB
 narrower than their clip (median), 19× real time with Griffin-Lim, 37× with the pretrained
