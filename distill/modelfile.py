@@ -31,6 +31,7 @@ every full load, so a damaged or truncated file is caught before its weights are
 from __future__ import annotations
 
 import difflib
+import io
 import math
 import pickle
 import uuid
@@ -48,7 +49,7 @@ import torch.nn.functional as F
 from distill import DistillError, __version__
 from distill.audio import LOG_MEL_FLOOR, AudioSettings, resolve_device
 from distill.model import ConvVAE, ModelConfig
-from distill.atomic import atomic_file
+from distill.atomic import atomic_write_bytes, ensure_space
 from distill.workspace import Workspace, sanitize_filename
 
 FORMAT = "distillgan_model"
@@ -271,8 +272,10 @@ def save_model_file(path: str | Path, model_file: ModelFile) -> Path:
     """Write `model_file` to `path` atomically (a crash leaves the old file or the new one)."""
     path = Path(path)
     payload = plain(model_file.to_dict(), "model")
-    with atomic_file(path) as handle:
-        torch.save(payload, handle)
+    buffer = io.BytesIO()  # a few MB: made in memory, so its size is known before the disk is asked
+    torch.save(payload, buffer)
+    ensure_space(path.parent, buffer.tell(), path.name)
+    atomic_write_bytes(path, buffer.getbuffer())
     return path
 
 
