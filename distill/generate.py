@@ -34,9 +34,9 @@ from distill import DistillError
 from distill.audio import (LOG_MEL_FLOOR, MAX_SECONDS, AudioSettings, OutputFormat, features, levels, loudness_lufs,
                            read_audio, write_sound, write_wav)
 from distill.model import ConvVAE
-from distill.modelfile import ModelFile, OpenModel, open_model
+from distill.modelfile import OpenModel, open_model
 from distill.synthesis import GRIFFIN_LIM, Synthesizer, fit_length
-from distill.trajectories import Generator, Recipe, Trajectory, TrajectoryBank, encode_trajectory, morph
+from distill.trajectories import Generator, Recipe, Trajectory, encode_trajectory, morph, stored_bank
 from distill.atomic import ensure_space, output_set
 from distill.workspace import Workspace, sanitize_filename, unique_path, wav_name
 
@@ -101,19 +101,6 @@ def generated_dir(ws: Workspace, model_name: str) -> Path:
     return ws.generated_dir / sanitize_filename(model_name, "model")
 
 
-def trajectory_bank(model_file: ModelFile) -> TrajectoryBank:
-    """The model's training-clip trajectories, or a clear error for a file exported before
-    whole-sound generation."""
-    plain = model_file.analysis.get("trajectories")
-    if not isinstance(plain, dict):
-        raise DistillError(f"{model_file.path.name} was exported before Distill made whole sounds: export it "
-                           "again from its experiment (`distill export EXPERIMENT`) to generate with it")
-    try:
-        return TrajectoryBank.from_plain(plain)
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
-        raise DistillError(f"{model_file.path.name} is damaged: its clip trajectories do not read ({exc})") from None
-
-
 # -- latents ------------------------------------------------------------------------------
 
 def offset_vector(analysis: dict, offsets: dict[int, float] | None, latent_dim: int) -> torch.Tensor:
@@ -138,7 +125,7 @@ class Studio:
         self.opened, self.synthesize = opened, synthesize
         self.file, self.model = opened.file, opened.network
         self.settings, self.config = self.file.audio_settings, self.file.model_config
-        self.bank = trajectory_bank(self.file)
+        self.bank = stored_bank(self.file)
         self.generator = Generator(self.bank, self.file.analysis, self.settings, self.config.time_stride)
         self._sources: dict[str, tuple[Trajectory, str]] = {}
         self._loudness: dict[str, float] = {}
@@ -410,7 +397,7 @@ def model_sounds(ws: Workspace, model: str | Path) -> ModelSounds:
     building the network)."""
     from distill.modelfile import load_model_file, resolve_model
 
-    bank = trajectory_bank(load_model_file(resolve_model(ws, model), mmap=True))
+    bank = stored_bank(load_model_file(resolve_model(ws, model), mmap=True))
     return ModelSounds(list(bank.names), bank.median_seconds)
 
 

@@ -137,6 +137,19 @@ class TrajectoryBank:
                    plain["silence"].float(), float(plain["median_seconds"]), float(plain["loudness_lufs"]))
 
 
+def stored_bank(model_file: Any) -> TrajectoryBank:
+    """The training-clip trajectories a model file (`distill.modelfile.ModelFile`) holds, or a
+    clear error for a file exported before whole-sound generation."""
+    plain = model_file.analysis.get("trajectories")
+    if not isinstance(plain, dict):
+        raise DistillError(f"{model_file.path.name} was exported before Distill made whole sounds: export it "
+                           "again from its experiment (`distill export EXPERIMENT`) to generate with it")
+    try:
+        return TrajectoryBank.from_plain(plain)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise DistillError(f"{model_file.path.name} is damaged: its clip trajectories do not read ({exc})") from None
+
+
 @torch.no_grad()
 def build_bank(model: Any, clips: list[tuple[str, torch.Tensor]], settings: AudioSettings,
                loudness_lufs: float) -> TrajectoryBank:

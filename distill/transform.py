@@ -29,8 +29,10 @@ from distill.atomic import WriteError, ensure_space
 from distill.audio import MAX_SECONDS, AudioSettings, OutputFormat, features, levels, read_audio, write_sound
 from distill.clips import check_clip
 from distill.model import ConvVAE
-from distill.modelfile import open_model
+from distill.modelfile import OpenModel, open_model
 from distill.synthesis import Synthesizer, fit_length
+from distill.trajectories import stored_bank
+from distill.transfer import FramePool, frame_pool, transfer
 from distill.workspace import Workspace, sanitize_filename, unique_path, wav_name
 
 # An output louder than full scale is turned down to this peak: just under 0 dBFS.
@@ -83,11 +85,13 @@ LEAD_IN_HOPS = 8
 
 
 def transform_wave(model: ConvVAE, wave: torch.Tensor, settings: AudioSettings,
-                   synthesize: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+                   synthesize: Callable[[torch.Tensor], torch.Tensor], strength: float = 0.0,
+                   pool: FramePool | None = None) -> torch.Tensor:
     """(samples,) or (2, samples) audio at `settings.sample_rate` → audio in the model's channels
     ((samples,) mono, (2, samples) stereo): the same clip through the model's latent and back,
     at the level the model produced (no normalisation). `synthesize` turns features into audio
-    (a `distill.synthesis.Synthesizer`)."""
+    (a `distill.synthesis.Synthesizer`). With `strength` > 0 its latent frames move toward the
+    model's own clips' (`pool`: `distill.transfer.frame_pool`), keeping its loudness envelope."""
     if wave.dim() not in (1, 2) or wave.shape[-1] == 0:
         raise DistillError(f"transform takes a non-empty waveform (samples,) or (channels, samples), "
                            f"got shape {tuple(wave.shape)}")
@@ -97,7 +101,13 @@ def transform_wave(model: ConvVAE, wave: torch.Tensor, settings: AudioSettings,
     # is padded with silence for the analysis and cut back afterwards.
     lead = LEAD_IN_HOPS * settings.hop_length
     padded = F.pad(wave.float(), (lead, max(0, settings.n_fft - samples)))
-    mel = model.reconstruct(features(padded.to(device), settings))
+    given = features(padded.to(device), settings)
+    if strength > 0:
+        if pool is None:
+            raise DistillError("a transfer needs the model's clips (distill.transfer.frame_pool)")
+        mel = transfer(model, given, settings, pool, strength)
+    else:
+        mel = model.reconstruct(given)
     return fit_length(synthesize(mel).float().cpu()[..., lead:], samples)
 
 
@@ -105,9 +115,11 @@ def transformed_dir(ws: Workspace, model_name: str) -> Path:
     return ws.transformed_dir / sanitize_filename(model_name, "model")
 
 
-def output_name(input_path: Path, model_name: str) -> str:
-    """`<input stem>-<model>.wav`: which clip, through which model (named as generate names)."""
-    return wav_name(sanitize_filename(input_path.stem, "clip"), sanitize_filename(model_name, "model"))
+def output_name(input_path: Path, model_name: str, strength: float = 0.0) -> str:
+    """`<input stem>-<model>.wav` (`…-strength0.5.wav` for a transfer): which clip, through
+    which model (named as generate names)."""
+    parts = [sanitize_filename(input_path.stem, "clip"), sanitize_filename(model_name, "model")]
+    return wav_name(*parts, *([f"strength{strength:g}"] if strength > 0 else []))
 
 
 def read_input(path: str | Path, sample_rate: int, channels: int = 1) -> torch.Tensor:
@@ -152,13 +164,14 @@ def _fit_under_full_scale(wave: torch.Tensor) -> tuple[torch.Tensor, float]:
     return wave * (10 ** (PEAK_CEILING_DBFS / 20) / peak), 20 * math.log10(peak)
 
 
-def _transform_file(source: Path, model: ConvVAE, settings: AudioSettings, synthesize: Synthesizer,
-                    folder: Path, model_name: str, fmt: OutputFormat) -> TransformResult:
+def _transform_file(source: Path, opened: OpenModel, synthesize: Synthesizer, folder: Path, fmt: OutputFormat,
+                    strength: float, pool: FramePool | None) -> TransformResult:
+    settings = opened.file.audio_settings
     wave = read_input(source, settings.sample_rate, settings.channels)
-    target = unique_path(folder, fmt.file_name(output_name(source, model_name)))
+    target = unique_path(folder, fmt.file_name(output_name(source, opened.path.stem, strength)))
     ensure_space(folder, fmt.size_bytes(wave.shape[-1] / settings.sample_rate, settings.sample_rate, settings.channels),
                  target.name)
-    out, clipped_db = _fit_under_full_scale(transform_wave(model, wave, settings, synthesize))
+    out, clipped_db = _fit_under_full_scale(transform_wave(opened.network, wave, settings, synthesize, strength, pool))
     write_sound(target, out.numpy(), settings.sample_rate, fmt)
     peak, rms = levels(out)
     return TransformResult(input=source, path=target, seconds=round(wave.shape[-1] / settings.sample_rate, 3),
@@ -168,24 +181,27 @@ def _transform_file(source: Path, model: ConvVAE, settings: AudioSettings, synth
 
 def transform_files(ws: Workspace, model: str | Path, inputs: Iterable[str | Path], out_dir: str | Path | None = None,
                     griffin_lim: bool = False, device: str = "auto",
-                    fmt: OutputFormat = OutputFormat("wav", 16)) -> list[TransformResult]:
+                    fmt: OutputFormat = OutputFormat("wav", 16), strength: float = 0.0) -> list[TransformResult]:
     """Put each input file through `model` (a catalog name or a path) and write one file per
     input in `fmt` (default 16-bit WAV at the model's rate; a stereo model's files are stereo),
     `<input stem>-<model>.wav`, to `out_dir` (default
     `<workspace>/transformed/<model>/`), in the order given. Anything the dataset reads is
-    accepted. A problem with the model or the folder (a full disk) raises; a problem with one
-    input is that input's `error`, and the others go on."""
+    accepted. `strength` > 0 plays each input with the model's own clips (`distill.transfer`).
+    A problem with the model or the folder (a full disk) raises; a problem with one input is
+    that input's `error`, and the others go on."""
     sources = [Path(p).expanduser() for p in inputs]
     if not sources:
         raise DistillError("nothing to transform: name at least one audio file")
+    if not 0.0 <= strength <= 1.0:
+        raise DistillError(f"transfer strength must be between 0 and 1, not {strength:g}")
     opened = open_model(ws, model, device)
-    path, model_file, vae, torch_device = opened.path, opened.file, opened.network, opened.device
-    folder = ws.output_dir(out_dir if out_dir else transformed_dir(ws, path.stem))
-    synthesize = Synthesizer.for_model(model_file, torch_device, griffin_lim).load()
+    folder = ws.output_dir(out_dir if out_dir else transformed_dir(ws, opened.path.stem))
+    synthesize = Synthesizer.for_model(opened.file, opened.device, griffin_lim).load()
+    pool = frame_pool(stored_bank(opened.file)).to(opened.device) if strength > 0 else None
     results = []
     for source in sources:
         try:
-            results.append(_transform_file(source, vae, model_file.audio_settings, synthesize, folder, path.stem, fmt))
+            results.append(_transform_file(source, opened, synthesize, folder, fmt, strength, pool))
         except WriteError:  # the folder, not the input: every input after it would fail the same way
             raise
         except DistillError as exc:

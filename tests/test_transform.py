@@ -195,15 +195,20 @@ def test_cli_prints_a_line_per_input_and_fails_when_one_did(model_ws, tmp_path, 
     cli = ["--workspace", str(model_ws.root), "transform", "drones"]
     assert main(cli + [str(good), "-o", str(tmp_path / "out"), "--device", "cpu"]) == 0
     line, = capsys.readouterr().out.strip().splitlines()
-    assert line.startswith(f"{tmp_path / 'out' / 'good-drones.wav'}  0.50 s  rms ") and line.endswith("dBFS")
+    # the default plays it halfway with the model's own sounds, and the name says so
+    assert line.startswith(f"{tmp_path / 'out' / 'good-drones-strength0.5.wav'}  0.50 s  rms ") and line.endswith("dBFS")
     assert " → " in line
     assert main(cli + [str(bad), str(good), "--griffin-lim", "--device", "cpu"]) == 1
     captured = capsys.readouterr()
-    assert len(captured.out.strip().splitlines()) == 1 and "good-drones.wav" in captured.out
+    assert len(captured.out.strip().splitlines()) == 1 and "good-drones-strength0.5.wav" in captured.out
     assert "error: bad.wav: not audio, or unreadable" in captured.err and "1 of 2 inputs failed" in captured.err
     assert main(cli + [str(good), str(bad), "--json", "--device", "cpu"]) == 1
     rows = json.loads(capsys.readouterr().out)
-    assert [r["error"] is None for r in rows] == [True, False] and rows[0]["path"].endswith("good-drones-2.wav")
+    assert [r["error"] is None for r in rows] == [True, False] and rows[0]["path"].endswith("good-drones-strength0.5-2.wav")
+    assert main(cli + [str(good), "--strength", "0", "--json", "--device", "cpu"]) == 0  # as the model hears it
+    assert json.loads(capsys.readouterr().out)[0]["path"].endswith("good-drones.wav")
+    assert main(cli + [str(good), "--strength", "1.5"]) == 1
+    assert "strength must be" in capsys.readouterr().err
     assert main(cli + [str(good), "-o", str(model_ws.datasets_dir / "x")]) == 1
     assert "inside the datasets folder" in capsys.readouterr().err
 

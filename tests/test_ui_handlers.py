@@ -527,10 +527,10 @@ def plain_model(app) -> str:
 
 
 def transform(client: Client, model: str | None, uploads: list[Path], dataset: str | None = None,
-              clips: list[str] | None = None, griffin_lim: bool = False):
+              clips: list[str] | None = None, griffin_lim: bool = False, strength: float = 0.5):
     """summary, the originals, the transformed players, the download links (the Rows are no outputs)."""
     outputs = client.predict(model, [handle_file(str(p)) for p in uploads], dataset, clips or [], griffin_lim,
-                             "WAV 16-bit", "44.1 kHz", api_name="/transform")
+                             "WAV 16-bit", "44.1 kHz", strength, api_name="/transform")
     summary, rest = outputs[0], outputs[1:]
     slots = (len(rest) - 1) // 2
     return summary, [value(p) for p in rest[:slots]], [value(p) for p in rest[slots:2 * slots]], value(rest[-1])
@@ -546,7 +546,7 @@ def test_transform_plays_each_uploaded_or_picked_clip_beside_its_transformed_ver
     assert "Transformed **2 of 2** clips" in summary and clips[0].name in summary and picked in summary
     shown = [(o, t) for o, t in zip(originals, outputs) if t]
     folder = ws.transformed_dir / plain_model
-    written = sorted([f"{clips[0].stem}-plain.wav", f"{Path(picked).stem}-plain.wav"])
+    written = sorted([f"{clips[0].stem}-plain-strength0.5.wav", f"{Path(picked).stem}-plain-strength0.5.wav"])
     assert len(shown) == 2 and sorted(p.name for p in folder.iterdir()) == written
     links = re.findall(r'href="gradio_api/file=([^"]+)" download="([^"]+)"', files)
     assert sorted(name for _, name in links) == written

@@ -22,6 +22,7 @@ import gradio as gr
 from distill import DistillError
 from distill.datasets import clip_path, list_datasets, load_dataset
 from distill.audio import OutputFormat
+from distill.transfer import DEFAULT_STRENGTH
 from distill.transform import TransformResult, transform_files
 from distill.workspace import Workspace
 from ui.common import format_controls, handle_errors, output_format
@@ -43,14 +44,14 @@ def input_paths(ws: Workspace, uploads: list[str] | None, dataset: str | None, c
 
 def transform_inputs(ws: Workspace, model: str, paths: list[Path], griffin_lim: bool,
                      progress: Callable[[float, str], None] | None = None,
-                     fmt: OutputFormat = OutputFormat("wav", 16)) -> list[TransformResult]:
+                     fmt: OutputFormat = OutputFormat("wav", 16), strength: float = 0.0) -> list[TransformResult]:
     """`transform_files`, one input per call so progress can be shown (the same files, in the
     same order, as one call with them all)."""
     results = []
     for i, path in enumerate(paths):
         if progress:
             progress(i / len(paths), f"clip {i + 1} of {len(paths)}")
-        results += transform_files(ws, model, [path], griffin_lim=griffin_lim, fmt=fmt)
+        results += transform_files(ws, model, [path], griffin_lim=griffin_lim, fmt=fmt, strength=strength)
     return results
 
 
@@ -95,8 +96,10 @@ class TransformPanel:
 
 
 def build(ws: Workspace, model: gr.Dropdown) -> TransformPanel:
-    gr.Markdown("<small>Your own clips through the selected model, at their own length and level. "
-                "Files go to the workspace's <code>transformed/</code> folder, never into a dataset.</small>")
+    gr.Markdown("<small>Your own clips through the selected model, at their own length and level. Strength 0 "
+                "gives a clip back as the model hears it; 1 plays its rhythm with the model's own sounds (each "
+                "onset starts the training clip nearest to it). Files go to the workspace's "
+                "<code>transformed/</code> folder, never into a dataset.</small>")
     with gr.Row():
         uploads = gr.File(label="Clips to transform (any audio the datasets take)", file_count="multiple",
                           height=150, elem_id="transform-upload", scale=3)
@@ -106,6 +109,8 @@ def build(ws: Workspace, model: gr.Dropdown) -> TransformPanel:
             clips = gr.Dropdown(label="Clips", choices=[], multiselect=True, allow_custom_value=True,
                                 elem_id="transform-clips")
     with gr.Row(elem_classes=["bottom-aligned"]):
+        strength = gr.Slider(0, 1, value=DEFAULT_STRENGTH, step=0.05, label="Strength: 0 = the clip, 1 = the model's sounds",
+                             elem_id="transform-strength", scale=3)
         griffin_lim = gr.Checkbox(label="Griffin-Lim instead of the vocoder", value=False, scale=2)
         out_format, out_rate = format_controls("WAV 16-bit")
         run = gr.Button("Transform", variant="primary", elem_id="transform-run", scale=1)
@@ -128,12 +133,12 @@ def build(ws: Workspace, model: gr.Dropdown) -> TransformPanel:
     @handle_errors
     def transform(name: str | None, upload_list: list[str] | None, dataset_name: str | None,
                   clip_names: list[str] | None, griffin: bool, format_label: str, rate_label: str,
-                  progress=gr.Progress()):
+                  amount: float = DEFAULT_STRENGTH, progress=gr.Progress()):
         if not name:
             raise DistillError("pick a model first")
         paths = input_paths(ws, upload_list, dataset_name, clip_names)
         results = transform_inputs(ws, name, paths, bool(griffin), progress=lambda f, text: progress(f, desc=text),
-                                   fmt=output_format(format_label, rate_label))
+                                   fmt=output_format(format_label, rate_label), strength=float(amount))
         done = [r for r in results if r.ok]
         for failed in (r for r in results if not r.ok):
             gr.Warning(failed.error)
@@ -146,7 +151,7 @@ def build(ws: Workspace, model: gr.Dropdown) -> TransformPanel:
                 downloads_html([r.path for r in done]))
 
     dataset.change(pick_dataset, [dataset], [clips], api_visibility="private", show_progress="hidden")
-    run.click(transform, [model, uploads, dataset, clips, griffin_lim, out_format, out_rate],
+    run.click(transform, [model, uploads, dataset, clips, griffin_lim, out_format, out_rate, strength],
               [summary, *rows, *originals, *outputs, files],
               api_name="transform")
     return TransformPanel(dataset=dataset)

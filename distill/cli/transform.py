@@ -8,6 +8,7 @@ import math
 import sys
 
 from distill.cli import format_options, output_format, workspace_from
+from distill.transfer import DEFAULT_STRENGTH
 from distill.transform import TransformResult, transform_files
 
 
@@ -19,6 +20,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     cmd.add_argument("-o", "--output", metavar="DIR", default=None,
                      help="folder for the WAVs (default: <workspace>/transformed/<model>)")
     cmd.add_argument("--griffin-lim", action="store_true", help="decode with Griffin-Lim instead of the vocoder (its own, else the pretrained one)")
+    cmd.add_argument("--strength", type=float, default=DEFAULT_STRENGTH, metavar="S",
+                     help="0 = the input as it is, 1 = played entirely by the model's own clips (its timing and "
+                          f"loudness kept) (default: {DEFAULT_STRENGTH:g})")
     cmd.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
     cmd.add_argument("--json", action="store_true", help="print the results as JSON")
     format_options(cmd, default_bits=16)
@@ -38,7 +42,8 @@ def describe(result: TransformResult) -> str:
 
 def run_transform(args: argparse.Namespace) -> int:
     results = transform_files(workspace_from(args), args.model, args.inputs, out_dir=args.output,
-                              griffin_lim=args.griffin_lim, device=args.device, fmt=output_format(args))
+                              griffin_lim=args.griffin_lim, device=args.device, fmt=output_format(args),
+                              strength=args.strength)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
     for result in results:
