@@ -16,6 +16,25 @@ At strengths 0 ... 1 (`distill.transfer`), decoded as a user hears it (the defau
 Targets (issue 20): MMD² falls with strength and at 1 is within 2× the floor; onset-envelope
 correlation ≥ 0.8 at 1; level within ±2 dB. Prints; asserts nothing.
 
+Measured 2026-12-06 (full band, the pretrained vocoder; MMD² as × the floor, onset-envelope
+correlation, level dB):
+    drum loop -> dev-pitched (input itself 11.0x)    phrase -> dev-drums (input itself 3.7x)
+    0.00   11.5x  0.95  +0.3                          3.0x  0.95  +0.2
+    0.25    9.7x  0.94  -0.5                          2.1x  0.93  -0.5
+    0.50    7.9x  0.88  -1.0                          1.7x  0.95  -1.6
+    0.75    5.2x  0.75  -1.3                          1.2x  0.91  -1.5
+    1.00    4.0x  0.57  -0.5                          0.9x  0.80  -1.2
+The phrase meets every target at 1. The loop's MMD² falls with strength but ends at 4.0x the
+floor (MISSED), and its onset correlation at 1 is 0.57 (MISSED). Its events are 0.25 s apart,
+and a marimba note chosen for a hat rings through it at that event's loudness. Repeated
+notes of one pitch also make little spectral flux. The spectrograms show a pitched note
+struck on every event of the loop.
+Tried and dropped:
+- each latent frame to the mean of its 4 nearest frames (kNN-VC): loop 10.6x / 0.89,
+  phrase 2.5x / 0.83;
+- with 1 neighbour: 6.8x / 0.88 and 3.0x / 0.82;
+- without the loudness kept, the level fell 32-52 dB.
+
     .venv/bin/python benchmarks/bench_transfer.py [--workspace DIR] [--write DIR]
 """
 
