@@ -201,6 +201,22 @@ def test_the_cli_and_the_upload_give_every_file_of_an_odd_folder_the_same_verdic
     assert "3 kept, 2 rejected, 5 skipped" in summary
 
 
+def test_an_upload_on_a_full_disk_is_one_message_and_the_dataset_stays_as_it_was(app, dataset, monkeypatch, tmp_path):
+    from conftest import write_tone
+    from distill import atomic
+    from test_disk_full import FullDisk
+
+    ws, client = app
+    clips = [write_tone(tmp_path / f"new {i}.wav", freq=300.0 + 50 * i) for i in range(3)]
+    manifest = ws.dataset_dir(dataset) / "dataset.json"
+    before = manifest.read_bytes(), sorted(p.name for p in (ws.dataset_dir(dataset) / "clips").iterdir())
+    monkeypatch.setattr(atomic, "_open_raw", FullDisk(file=2).open)  # one clip fits, the second does not
+    with pytest.raises(Exception) as failure:
+        client.predict(dataset, "", [handle_file(str(p)) for p in clips[:3]], api_name="/upload_clips")
+    assert "the disk is full" in str(failure.value) and "Traceback" not in str(failure.value)
+    assert (manifest.read_bytes(), sorted(p.name for p in (ws.dataset_dir(dataset) / "clips").iterdir())) == before
+
+
 def test_upload_to_a_picked_dataset_adds_and_remove_takes_out(app, dataset, clips, tmp_path):
     ws, client = app
     from conftest import write_tone
