@@ -292,6 +292,37 @@ def test_generate_makes_playable_wavs_with_the_chosen_seed_and_direction(app, mo
     assert [p.name for p in written] == ["my_sounds-seed7-pc1+0.5.wav", "my_sounds-seed8-pc1+0.5.wav"]
 
 
+def test_a_preset_is_saved_used_renamed_and_deleted_from_the_page_and_the_cli_plays_it(app, model, tmp_path, capsys):
+    from distill.cli import main
+    from distill.presets import list_presets
+
+    ws, client = app
+    clip = model_sounds(ws, model).clips[1]
+    update = client.predict(model, "close ones", "Variations of a clip", 0.4, 0.8, clip, None, None, None, True,
+                            1.5, 0, -0.5, 0, api_name="/save_preset")
+    assert value(update) == "close ones"
+    kept = list_presets(ws, model)["close ones"]
+    assert (kept.mode, kept.like, kept.temperature, kept.duration, kept.offsets, kept.griffin_lim) == \
+        ("variation", clip, 0.4, 0.8, {1: 1.5, 3: -0.5}, True)
+    mode, temperature, duration, like, _, _, griffin, name, *pcs = client.predict(model, "close ones",
+                                                                                  api_name="/use_preset")
+    assert (value(mode), temperature, duration, value(like), griffin, name) == \
+        ("Variations of a clip", 0.4, 0.8, clip, True, "close ones")
+    assert pcs == [1.5, 0.0, -0.5, 0.0]
+    # the CLI with the preset makes what the page made with those settings: the same sounds
+    page = client.predict(model, "Variations of a clip", 2, 3, 0.4, 0.8, clip, None, None, None, 3, True,
+                          1.5, 0, -0.5, 0, api_name="/generate")
+    assert main(["--workspace", str(ws.root), "generate", model, "--preset", "close ones", "-n", "2", "--seed", "3",
+                 "-o", str(tmp_path)]) == 0
+    capsys.readouterr()
+    made = [Path(value(p)) for p in page if value(p)]
+    assert len(made) == 2 and all((tmp_path / p.name).read_bytes() == p.read_bytes() for p in made)
+    assert value(client.predict(model, "close ones", "near", api_name="/rename_preset")) == "near"
+    assert list(list_presets(ws, model)) == ["near"]
+    assert value(client.predict(model, "near", api_name="/delete_preset")) is None
+    assert list_presets(ws, model) == {}
+
+
 def test_variations_morphs_and_a_pack_from_the_page(app, model):
     ws, client = app
     clips = model_sounds(ws, model).clips

@@ -19,6 +19,7 @@ import gradio as gr
 from distill import DistillError
 from distill.generate import GeneratedSound, generate_sounds, model_sounds
 from distill.pack import make_pack
+from distill.presets import Preset, delete_preset, list_presets, rename_preset, save_preset
 from distill.workspace import Workspace
 from ui.common import format_controls, handle_errors, output_format
 
@@ -58,6 +59,20 @@ class Request:
             "offsets": {k + 1: float(v) for k, v in enumerate(offsets) if v} or None,
             "griffin_lim": bool(griffin),
         })
+
+
+def page_preset(mode_label: str, temperature: float, seconds: Any, clip: str | None, upload: str | None,
+                morph_a: str | None, morph_b: str | None, griffin: bool, offsets: tuple[float, ...]) -> Preset:
+    """The panel's settings as a preset (what `distill generate --save-preset` keeps)."""
+    mode = MODES.get(mode_label, "random")
+    if mode == "variation" and upload:
+        raise DistillError("a preset keeps a training clip, not an uploaded sound: pick a clip to keep it")
+    return Preset(mode=mode, temperature=float(temperature),
+                  duration=float(seconds) if seconds not in (None, "", 0) else None,
+                  offsets={k + 1: float(v) for k, v in enumerate(offsets) if v},
+                  like=clip if mode == "variation" else None,
+                  morph=(morph_a, morph_b) if mode == "morph" and morph_a and morph_b else None,
+                  griffin_lim=bool(griffin))
 
 
 def sound_label(index: int, sound: GeneratedSound) -> str:
@@ -100,6 +115,14 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
                     "in units of their spread.</small>")
         directions = [gr.Slider(-3.0, 3.0, value=0.0, step=0.1, label=f"pc{k + 1}") for k in range(DIRECTION_SLOTS)]
         griffin_lim = gr.Checkbox(label="Griffin-Lim instead of the vocoder", value=False)
+    with gr.Accordion("Presets", open=False, elem_id="gen-presets"):
+        with gr.Row(elem_classes=["bottom-aligned"]):
+            preset = gr.Dropdown(label="Use a preset", choices=[], value=None, elem_id="gen-preset", scale=2)
+            preset_name = gr.Textbox(label="Name", placeholder="e.g. soft low", elem_id="gen-preset-name", scale=2)
+        with gr.Row():
+            save_button = gr.Button("Save these settings", size="sm", elem_id="gen-preset-save")
+            rename_button = gr.Button("Rename the preset", size="sm", elem_id="gen-preset-rename")
+            delete_button = gr.Button("Delete the preset", size="sm", elem_id="gen-preset-delete")
     generate_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
     players = []
     for row in range(SOUND_SLOTS // GRID_COLUMNS):
@@ -146,6 +169,44 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
                 f"<small>Made from the model's {len(sounds.clips)} training clips; a sound is "
                 f"{sounds.default_seconds:.2f} s (their median length) unless you set a duration.</small>")
 
+    def preset_choices(name: str | None, value: str | None = None):
+        names = list(list_presets(ws, name)) if name else []
+        return gr.update(choices=names, value=value if value in names else None)
+
+    @handle_errors
+    def use_preset(name: str | None, chosen: str | None):
+        if not name or not chosen:
+            return (gr.update(),) * (8 + DIRECTION_SLOTS)
+        kept = list_presets(ws, name)[chosen]
+        label = next(k for k, v in MODES.items() if v == kept.mode)
+        morph_a, morph_b = kept.morph or (None, None)
+        return (gr.update(value=label), kept.temperature, kept.duration or 0,
+                gr.update(value=kept.like) if kept.like else gr.update(), gr.update(value=morph_a) if morph_a else gr.update(),
+                gr.update(value=morph_b) if morph_b else gr.update(), kept.griffin_lim, chosen,
+                *[kept.offsets.get(k + 1, 0.0) for k in range(DIRECTION_SLOTS)])
+
+    @handle_errors
+    def save(name: str | None, preset_label: str, mode_label, temp, seconds, clip_name, upload_path, a, b, griffin, *pcs):
+        if not name:
+            raise DistillError("pick a model first")
+        kept = save_preset(ws, name, preset_label, page_preset(mode_label, temp, seconds, clip_name, upload_path, a, b,
+                                                               griffin, tuple(pcs)))
+        gr.Info(f"Settings kept as preset “{kept}”.")
+        return preset_choices(name, kept)
+
+    @handle_errors
+    def rename(name: str | None, chosen: str | None, new: str):
+        if not name or not chosen:
+            raise DistillError("pick a preset to rename, and type its new name")
+        return preset_choices(name, rename_preset(ws, name, chosen, new))
+
+    @handle_errors
+    def delete(name: str | None, chosen: str | None):
+        if not name or not chosen:
+            raise DistillError("pick a preset to delete")
+        delete_preset(ws, name, chosen)
+        return preset_choices(name)
+
     @handle_errors
     def generate(name: str | None, *values, progress=gr.Progress()):
         if not name:
@@ -185,6 +246,14 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
     mode.change(show_mode, [mode], [like_row, morph_row, count, temperature], api_visibility="private",
                 show_progress="hidden")
     model.change(pick_model, [model], [clip, morph_a, morph_b, hint], api_visibility="private", show_progress="hidden")
+    model.change(handle_errors(preset_choices), [model], [preset], api_visibility="private", show_progress="hidden")
+    preset.input(use_preset, [model, preset],
+                 [mode, temperature, duration, clip, morph_a, morph_b, griffin_lim, preset_name, *directions],
+                 api_name="use_preset", show_progress="hidden")
+    kept_settings = [mode, temperature, duration, clip, upload, morph_a, morph_b, griffin_lim, *directions]
+    save_button.click(save, [model, preset_name, *kept_settings], [preset], api_name="save_preset")
+    rename_button.click(rename, [model, preset, preset_name], [preset], api_name="rename_preset")
+    delete_button.click(delete, [model, preset], [preset], api_name="delete_preset")
     dice.click(lambda: random.SystemRandom().randrange(2**31), None, [seed], api_visibility="private",
                show_progress="hidden")
     generate_button.click(generate, [model, *settings], players, api_name="generate")

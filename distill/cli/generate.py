@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import sys
+from typing import TYPE_CHECKING
 
 from distill import DistillError
 from distill.cli import format_options, output_format, workspace_from
+
+if TYPE_CHECKING:
+    from distill.presets import Preset
 
 PC_FLAGS = 8  # --pc1 .. --pc8; further directions with --offset k=v
 SOURCE_HELP = "a training clip's name, an audio file, or seed:N (generated sound N)"
@@ -23,7 +28,7 @@ def _sound_options(cmd: argparse.ArgumentParser, default_n: int) -> None:
     cmd.add_argument("--duration", type=float, default=None, metavar="SEC",
                      help="seconds per sound (default: the dataset's median clip length; a variation is "
                           "as long as its source, a morph step between its ends)")
-    cmd.add_argument("--temperature", type=float, default=1.0,
+    cmd.add_argument("--temperature", type=float, default=None,
                      help="0 = the most typical clip as it is, 1 = as varied as the clips (default), "
                           "higher = wilder; with --like: how far the farthest variation goes")
     cmd.add_argument("--like", metavar="CLIP", default=None, help=f"variations of this sound ({SOURCE_HELP}), "
@@ -39,6 +44,10 @@ def _sound_options(cmd: argparse.ArgumentParser, default_n: int) -> None:
     cmd.add_argument("--offset", action="append", default=[], metavar="K=V",
                      help="move along principal direction K by V spreads (repeatable)")
     cmd.add_argument("--griffin-lim", action="store_true", help="decode with Griffin-Lim instead of the vocoder (its own, else the pretrained one)")
+    cmd.add_argument("--preset", metavar="NAME", default=None,
+                     help="start from the settings saved as NAME for this model (options given override them)")
+    cmd.add_argument("--save-preset", metavar="NAME", default=None,
+                     help="keep these settings as NAME for this model (not the seed or the count)")
     cmd.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
 
 
@@ -73,26 +82,51 @@ def parse_offsets(args: argparse.Namespace) -> dict[int, float]:
     return offsets
 
 
-def sound_request(args: argparse.Namespace, default_n: int) -> dict:
-    """The engine's keyword arguments for what the options ask: mode, count and sources."""
+def asked_preset(args: argparse.Namespace, ws) -> Preset:
+    """The settings the options ask for: `--preset`'s (or the defaults), with every option
+    given on the command line put over them."""
+    from distill.presets import Preset, get_preset
+
     if args.like and args.morph:
         raise DistillError("--like and --morph are two modes: give one of them")
-    if args.steps is not None and not args.morph:
+    base = get_preset(ws, args.model, args.preset) if args.preset else Preset()
+    changes: dict = {"offsets": {**base.offsets, **parse_offsets(args)}}
+    if args.morph:
+        changes |= {"mode": "morph", "morph": tuple(args.morph), "like": None}
+    elif args.like:
+        changes |= {"mode": "variation", "like": args.like, "morph": None}
+    if args.temperature is not None:
+        changes["temperature"] = args.temperature
+    if args.duration is not None:
+        changes["duration"] = args.duration
+    if args.griffin_lim:
+        changes["griffin_lim"] = True
+    return base.replace(**changes)
+
+
+def sound_request(args: argparse.Namespace, default_n: int, ws) -> dict:
+    """The engine's keyword arguments for what the options ask: the settings (`asked_preset`),
+    the count, the seed; `--save-preset` keeps the settings."""
+    from distill.presets import save_preset
+
+    preset = asked_preset(args, ws)
+    if args.steps is not None and preset.mode != "morph":
         raise DistillError("--steps goes with --morph A B (for other modes use -n)")
     if args.morph and args.n is not None and args.steps is not None and args.n != args.steps:
         raise DistillError("give the morph's length once: --steps (or -n)")
-    mode = "morph" if args.morph else "variation" if args.like else "random"
-    n = (args.steps or args.n or 5) if args.morph else (args.n or default_n)
-    return {"n": n, "seed": args.seed, "mode": mode, "duration": args.duration, "temperature": args.temperature,
-            "like": args.like, "morph_ends": tuple(args.morph) if args.morph else None,
-            "offsets": parse_offsets(args), "griffin_lim": args.griffin_lim, "device": args.device}
+    n = (args.steps or args.n or 5) if preset.mode == "morph" else (args.n or default_n)
+    if args.save_preset:
+        name = save_preset(ws, args.model, args.save_preset, preset)
+        print(f"settings kept as preset {name!r} (use them again with --preset {shlex.quote(name)})", flush=True)
+    return {"n": n, "seed": args.seed, "device": args.device, **preset.kwargs()}
 
 
 def run_generate(args: argparse.Namespace) -> int:
     from distill.generate import generate_sounds  # torch: loaded by the commands that need it
 
-    sounds = generate_sounds(workspace_from(args), args.model, fmt=output_format(args), out_dir=args.output,
-                             **sound_request(args, default_n=4))
+    ws = workspace_from(args)
+    sounds = generate_sounds(ws, args.model, fmt=output_format(args), out_dir=args.output,
+                             **sound_request(args, default_n=4, ws=ws))
     for sound in sounds:
         print(f"{sound.path}  {sound.seconds:.2f} s  peak {sound.peak_dbfs:.1f} dBFS  rms {sound.rms_dbfs:.1f} dBFS"
               f"  ({sound.recipe})")
@@ -109,11 +143,11 @@ def run_pack(args: argparse.Namespace) -> int:
         line_open = done < total
         print(f"\r{done}/{total} sounds", end="" if line_open else "\n", file=sys.stderr, flush=True)
 
-    fmt = output_format(args)
+    fmt, ws = output_format(args), workspace_from(args)
     try:
-        result = make_pack(workspace_from(args), args.model, out_dir=args.output, name=args.name,
+        result = make_pack(ws, args.model, out_dir=args.output, name=args.name,
                            progress=progress, fmt=fmt, loudness_lufs_target=args.lufs,
-                           **sound_request(args, default_n=12))
+                           **sound_request(args, default_n=12, ws=ws))
     except BaseException:
         if line_open:  # the error gets a line of its own
             print(file=sys.stderr, flush=True)
