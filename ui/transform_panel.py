@@ -108,9 +108,9 @@ def build(ws: Workspace, model: gr.Dropdown) -> TransformPanel:
                                   allow_custom_value=True, elem_id="transform-dataset")
             clips = gr.Dropdown(label="Clips", choices=[], multiselect=True, allow_custom_value=True,
                                 elem_id="transform-clips")
+    strength = gr.Slider(0, 1, value=DEFAULT_STRENGTH, step=0.05, elem_id="transform-strength",
+                         label="Strength: 0 = the clip as the model hears it, 1 = its rhythm played by the model's sounds")
     with gr.Row(elem_classes=["bottom-aligned"]):
-        strength = gr.Slider(0, 1, value=DEFAULT_STRENGTH, step=0.05, label="Strength: 0 = the clip, 1 = the model's sounds",
-                             elem_id="transform-strength", scale=3)
         griffin_lim = gr.Checkbox(label="Griffin-Lim instead of the vocoder", value=False, scale=2)
         out_format, out_rate = format_controls("WAV 16-bit")
         run = gr.Button("Transform", variant="primary", elem_id="transform-run", scale=1)
