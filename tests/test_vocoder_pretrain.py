@@ -74,10 +74,11 @@ def test_the_weights_in_the_repository_load_with_the_safe_loader_and_say_how_the
 
 def test_the_shipped_weights_decode_the_example_corpus_better_than_griffin_lim(tmp_path):
     """Every clip of the example corpus (plucks and drums the pretraining never saw), whole, at
-    its own level, from its true log-mel. Measured with the shipped weights (full band, 2,500
-    steps of the 44.1 kHz pretraining so far; 3 mel-matching steps with momentum, the attack
-    guard): LSD over active frames 1.11 dB against Griffin-Lim's 1.35 (-18 %), MR-STFT 0.312
-    against 0.295 (+6 %: not yet better there; the 22.05 kHz weights at 25,000 steps were -11 %)."""
+    its own level, from its true log-mel. Measured with the shipped weights (full band, 10,500
+    steps of the 44.1 kHz pretraining; 3 mel-matching steps with momentum, the attack guard):
+    LSD over active frames 1.01 dB against Griffin-Lim's 1.35 (-26 %; at 2,500 steps -18 %),
+    MR-STFT 0.304 against 0.295 (+3 %: not better there yet; the 22.05 kHz weights at 25,000
+    steps were -11 %)."""
     settings = AudioSettings()
     vocoder, griffin_lim = Synthesizer(settings), Synthesizer(settings, griffin_lim=True)
     assert vocoder.kind == PRETRAINED
@@ -88,5 +89,5 @@ def test_the_shipped_weights_decode_the_example_corpus_better_than_griffin_lim(t
         ours.append(distance(wave, fit_length(vocoder(mel), wave.shape[0])))
         theirs.append(distance(wave, fit_length(griffin_lim(mel), wave.shape[0])))
     mean = lambda rows, field: statistics.fmean(getattr(r, field) for r in rows)  # noqa: E731
-    assert mean(ours, "lsd_active") < 0.9 * mean(theirs, "lsd_active")
+    assert mean(ours, "lsd_active") < 0.8 * mean(theirs, "lsd_active")
     assert mean(ours, "mrstft") < 1.1 * mean(theirs, "mrstft")
