@@ -109,6 +109,19 @@ def test_same_seed_same_sound_and_sound_i_uses_seed_plus_i(model_ws, tmp_path):
     assert not np.array_equal(read(first[0]), read(first[1]))
 
 
+def test_rendering_two_at_once_gives_the_sounds_one_at_a_time_gives_in_order(trained_example):
+    from distill.generate import batch_specs
+
+    ws, _, model_file, clips = trained_example
+    studio = open_studio(ws, model_file.path, griffin_lim=True, device="cpu")
+    specs = batch_specs(3, 4) + batch_specs(2, 9, mode="variation", like=clips[0].name)
+    together = list(studio.render_all(specs))
+    for spec, (wave, mel, recipe) in zip(specs, together):
+        alone = studio.render(spec)
+        assert np.array_equal(wave, alone[0]) and torch.equal(mel, alone[1]) and recipe == alone[2]
+    assert len(together) == len(specs)
+
+
 def test_duration_defaults_to_the_datasets_median_clip_length(model_ws, tmp_path):
     sounds = generate_sounds(model_ws, "drones", n=3, seed=1, out_dir=tmp_path, device="cpu")
     model_file = load_model_file(model_ws.models_dir / "drones.distillgan")
