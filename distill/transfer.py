@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import functools
+
 import torch
 
 from distill import DistillError
@@ -77,8 +79,13 @@ def frame_energy(mel: torch.Tensor, settings: AudioSettings) -> torch.Tensor:
     it (log of magnitude): a band's squared value over its filter's width. Summed as they
     are, wide high bands would count for more than their share, and a bright input matched
     to a dark output came back 4.5 dB loud."""
-    width = mel_filterbank(settings.mono).sum(dim=0).clamp(min=1e-6).float().to(mel.device)
-    return torch.logsumexp(2 * mel - width.log()[:, None], dim=0) / 2
+    return torch.logsumexp(2 * mel - _log_widths(settings.mono).to(mel.device)[:, None], dim=0) / 2
+
+
+@functools.lru_cache(maxsize=8)
+def _log_widths(settings: AudioSettings) -> torch.Tensor:
+    """(n_mels,) the log of each mel filter's total weight (made once per settings)."""
+    return mel_filterbank(settings).sum(dim=0).clamp(min=1e-6).float().log()
 
 
 def onset_frames(mel: torch.Tensor, settings: AudioSettings) -> list[int]:
@@ -142,7 +149,7 @@ def transfer(model, given: torch.Tensor, settings: AudioSettings, pool: FramePoo
     blended = latents + strength * (chosen - latents)
     decoded = model.decode_long(blended, given.shape[-1])
     per_frame = event.repeat_interleave(stride)[: given.shape[-1]].to(decoded.device)
-    return _with_loudness(decoded, given, per_frame, strength, settings)
+    return _with_loudness(decoded, given, energy, per_frame, strength, settings)
 
 
 def _mean_energy(energy: torch.Tensor) -> torch.Tensor:
@@ -150,14 +157,13 @@ def _mean_energy(energy: torch.Tensor) -> torch.Tensor:
     return (torch.logsumexp(2 * energy, dim=0) - torch.log(torch.tensor(float(len(energy))))) / 2
 
 
-def _with_loudness(decoded: torch.Tensor, given: torch.Tensor, event: torch.Tensor, strength: float,
-                   settings: AudioSettings) -> torch.Tensor:
-    """`decoded` with each event at the input event's loudness (its mean power; the clip's own
-    envelope under it),
-    frames no clip covers at the input's own energy, and the input's envelope mixed in by
-    1 − strength; every row of a frame moved alike; silent bands stay silent."""
-    n_mels = settings.n_mels
-    have, want = frame_energy(decoded[:n_mels], settings), frame_energy(given[:n_mels], settings)
+def _with_loudness(decoded: torch.Tensor, given: torch.Tensor, want: torch.Tensor, event: torch.Tensor,
+                   strength: float, settings: AudioSettings) -> torch.Tensor:
+    """`decoded` with each event at the loudness of the input's (`given`, whose frame energies
+    are `want`): its mean power, the clip's own envelope under it; frames no clip covers at the
+    input's own energy, and the input's envelope mixed in by 1 − strength; every row of a frame
+    moved alike; silent bands stay silent."""
+    have = frame_energy(decoded[:settings.n_mels], settings)
     target = want.clone()
     for number in event.unique().tolist():
         if number >= 0:
