@@ -80,24 +80,23 @@ def _model_id(ws: Workspace, model: str | Path) -> str:
     return model_id
 
 
-def list_presets(ws: Workspace, model: str | Path) -> dict[str, Preset]:
-    """The model's presets by name, sorted; an unreadable file is said plainly, not skipped."""
+def _load(ws: Workspace, model: str | Path) -> tuple[Path, dict[str, Preset]]:
+    """(the model's presets file, its presets by name, sorted): the model file is opened once."""
     path = presets_path(ws, _model_id(ws, model))
     if not path.is_file():
-        return {}
+        return path, {}
     try:
         data = read_json(path)
         if data.get("format") != FORMAT:
             raise ValueError("not a Distill presets file")
-        return {name: Preset.from_dict(values) for name, values in sorted(data["presets"].items())}
+        return path, {name: Preset.from_dict(values) for name, values in sorted(data["presets"].items())}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DistillError(f"{path} cannot be read ({exc}): fix or remove it") from None
 
 
-def _write(ws: Workspace, model: str | Path, presets: dict[str, Preset]) -> None:
-    atomic_write_json(presets_path(ws, _model_id(ws, model)),
-                      {"format": FORMAT, "version": VERSION,
-                       "presets": {name: preset.to_dict() for name, preset in sorted(presets.items())}})
+def _write(path: Path, presets: dict[str, Preset]) -> None:
+    atomic_write_json(path, {"format": FORMAT, "version": VERSION,
+                             "presets": {name: preset.to_dict() for name, preset in sorted(presets.items())}})
 
 
 def _name(name: str) -> str:
@@ -107,38 +106,46 @@ def _name(name: str) -> str:
     return name[:80]
 
 
-def get_preset(ws: Workspace, model: str | Path, name: str) -> Preset:
-    presets = list_presets(ws, model)
+def _pick(presets: dict[str, Preset], name: str) -> Preset:
     if name not in presets:
         have = ", ".join(presets) or "none yet"
         raise DistillError(f"no preset named {name!r} for this model (have: {have})")
     return presets[name]
 
 
+def list_presets(ws: Workspace, model: str | Path) -> dict[str, Preset]:
+    """The model's presets by name, sorted; an unreadable file is said plainly, not skipped."""
+    return _load(ws, model)[1]
+
+
+def get_preset(ws: Workspace, model: str | Path, name: str) -> Preset:
+    return _pick(list_presets(ws, model), name)
+
+
 def save_preset(ws: Workspace, model: str | Path, name: str, preset: Preset, overwrite: bool = True) -> str:
     """Keep `preset` as `name` (replacing one of that name unless `overwrite` is False)."""
     name = _name(name)
-    presets = list_presets(ws, model)
+    path, presets = _load(ws, model)
     if name in presets and not overwrite:
         raise DistillError(f"a preset named {name!r} exists: choose another name")
     presets[name] = preset
-    _write(ws, model, presets)
+    _write(path, presets)
     return name
 
 
 def rename_preset(ws: Workspace, model: str | Path, old: str, new: str) -> str:
-    presets = list_presets(ws, model)
-    preset, new = get_preset(ws, model, old), _name(new)
+    path, presets = _load(ws, model)
+    preset, new = _pick(presets, old), _name(new)
     if new in presets and new != old:
         raise DistillError(f"a preset named {new!r} exists: choose another name")
     del presets[old]
     presets[new] = preset
-    _write(ws, model, presets)
+    _write(path, presets)
     return new
 
 
 def delete_preset(ws: Workspace, model: str | Path, name: str) -> None:
-    presets = list_presets(ws, model)
-    get_preset(ws, model, name)
+    path, presets = _load(ws, model)
+    _pick(presets, name)
     del presets[name]
-    _write(ws, model, presets)
+    _write(path, presets)
