@@ -18,7 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -118,48 +118,75 @@ def make_pack(ws: Workspace, model: str | Path, n: int = 12, seed: int | None = 
     specs = batch_specs(n, seed, mode, duration, temperature, like, morph_ends, offsets)
     studio = open_studio(ws, model, griffin_lim, device)
     model_name = studio.opened.path.stem
-    parent = ws.output_dir(out_dir) if out_dir else packs_dir(ws)
-    folder = unique_path(parent, sanitize_filename(name or f"{model_name}-{mode}-seed{seed}", "pack"))
-    zip_path = unique_path(parent, folder.name + ".zip")
+    folder, zip_path = pack_paths(ws, out_dir, name or f"{model_name}-{mode}-seed{seed}")
     # The sounds, then the zip holding them again (deflate barely shrinks audio).
-    ensure_space(parent, 2 * studio.size_bytes(specs, fmt), f"a pack of {n} sounds")
+    ensure_space(folder.parent, 2 * studio.size_bytes(specs, fmt), f"a pack of {n} sounds")
+    target = studio.bank.loudness_lufs if loudness_lufs_target is None else float(loudness_lufs_target)
+    sounds = (PackSound(wave, file_name(model_name, spec), {"spec": spec.to_dict(), "made_of": recipe.describe()})
+              for spec, (wave, _, recipe) in zip(specs, studio.render_all(specs)))
+    head = pack_head(studio, fmt, target, _settings(specs[0], seed, n))
+    return write_pack(folder, zip_path, sounds, len(specs), studio.settings.sample_rate, fmt, head, progress)
+
+
+@dataclass(frozen=True)
+class PackSound:
+    """One sound going into a pack: its float wave at the model's rate, the file name it gets
+    after its number (`001-`), and what pack.json says of it besides its levels (its spec,
+    what it was made of)."""
+
+    wave: np.ndarray
+    name: str
+    about: dict[str, Any]
+
+
+def pack_paths(ws: Workspace, out_dir: str | Path | None, name: str) -> tuple[Path, Path]:
+    """(the pack's folder, its zip): free names in `out_dir` (default `<workspace>/packs`)."""
+    parent = ws.output_dir(out_dir) if out_dir else packs_dir(ws)
+    folder = unique_path(parent, sanitize_filename(name, "pack"))
+    return folder, unique_path(parent, folder.name + ".zip")
+
+
+def write_pack(folder: Path, zip_path: Path, sounds: Iterable[PackSound], total: int, sample_rate: int,
+               fmt: OutputFormat, head: dict[str, Any], progress=None) -> PackResult:
+    """The one way a pack is written, whatever made its sounds (`make_pack` renders them, the
+    history packs the kept ones): each `finish`ed (trimmed, at `fmt`'s rate, at
+    `head["loudness_target_lufs"]`) and numbered, `pack.json` (`head` and the files), and the
+    zip, all appearing together or not at all. `sounds` may be a generator: a sound is
+    written as soon as it comes."""
+    target = head["loudness_target_lufs"]
+    rate = fmt.rate(sample_rate)
     with output_set() as outputs:
         building = outputs.folder(folder)
-        target = studio.bank.loudness_lufs if loudness_lufs_target is None else float(loudness_lufs_target)
-        entries = _render_all(studio, specs, building, progress, fmt, target)
-        manifest = _manifest(studio, specs[0], seed, n, entries, fmt, target)
+        entries = []
+        for i, sound in enumerate(sounds):
+            out, done = finish(sound.wave, sample_rate, target, rate)
+            path = write_sound(building / fmt.file_name(f"{i + 1:03d}-{sound.name}"), out, rate,
+                               OutputFormat(fmt.container, fmt.bits))  # already at its rate
+            entries.append({"file": path.name, **sound.about, "seconds": round(out.shape[-1] / rate, 3), **done})
+            if progress:
+                progress(i + 1, total)
+        manifest = {**head, "files": entries}
         atomic_write_json(building / PACK_FILE, manifest)
         _zip(building, folder.name, zip_path, outputs)
     return PackResult(folder, zip_path, manifest)
 
 
-def _render_all(studio: Studio, specs: list[SoundSpec], folder: Path, progress, fmt: OutputFormat,
-                target: float) -> list[dict[str, Any]]:
-    rate = fmt.rate(studio.settings.sample_rate)
-    entries = []
-    for i, (spec, (wave, _, recipe)) in enumerate(zip(specs, studio.render_all(specs))):
-        out, done = finish(wave, studio.settings.sample_rate, target, rate)
-        path = write_sound(folder / fmt.file_name(file_name(studio.opened.path.stem, spec, index=i + 1)), out, rate,
-                           OutputFormat(fmt.container, fmt.bits))  # already at its rate
-        entries.append({"file": path.name, "spec": spec.to_dict(), "made_of": recipe.describe(),
-                        "seconds": round(out.shape[-1] / rate, 3), **done})
-        if progress:
-            progress(i + 1, len(specs))
-    return entries
+def _settings(first: SoundSpec, seed: int, n: int) -> dict[str, Any]:
+    return {"mode": first.mode, "n": n, "seed": seed, "temperature": first.temperature,
+            "duration": first.duration, "like": first.like, "morph": list(first.morph) if first.morph else None,
+            "offsets": {str(k): v for k, v in first.offsets.items()}}
 
 
-def _manifest(studio: Studio, first: SoundSpec, seed: int, n: int, entries: list[dict[str, Any]],
-              fmt: OutputFormat, target: float) -> dict[str, Any]:
+def pack_head(studio: Studio, fmt: OutputFormat, target: float, settings: dict[str, Any]) -> dict[str, Any]:
+    """pack.json without its files: the model (name, id, file hash, decoder), how the sounds
+    were asked for (`settings`), the format and the loudness they were written at."""
     meta = studio.file.metadata
     return {
         "distill_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": {"name": studio.opened.path.stem, "id": meta.get("id"),
                   "sha256": file_sha256(studio.opened.path), "synthesis": studio.synthesize.kind},
-        "settings": {"mode": first.mode, "n": n, "seed": seed, "temperature": first.temperature,
-                     "duration": first.duration, "like": first.like,
-                     "morph": list(first.morph) if first.morph else None,
-                     "offsets": {str(k): v for k, v in first.offsets.items()}},
+        "settings": settings,
         "sample_rate": fmt.rate(studio.settings.sample_rate),
         "channels": studio.settings.channels,
         "bits": fmt.bits,
@@ -168,7 +195,6 @@ def _manifest(studio: Studio, first: SoundSpec, seed: int, n: int, entries: list
         "loudness_target_lufs": round(target, 3),
         "loudness": "ITU-R BS.1770 integrated loudness, matched per sound; true peak 4x oversampled",
         "true_peak_ceiling_dbtp": TRUE_PEAK_CEILING_DBTP,
-        "files": entries,
     }
 
 
@@ -188,8 +214,12 @@ def regenerate(ws: Workspace, pack_json: str | Path, file: str, model: str | Pat
     entry = next((e for e in manifest.get("files", []) if e.get("file") == file), None)
     if entry is None:
         raise DistillError(f"{file!r} is not in {pack_json}")
-    studio = open_studio(ws, model or manifest["model"]["name"],
-                         griffin_lim=manifest["model"].get("synthesis") == "griffin-lim", device=device)
+    if not entry.get("spec"):
+        raise DistillError(f"{file!r} was not generated (a transformed clip): pack.json cannot make it again")
+    # A pack of kept history sounds may mix decoders: then each file says its own.
+    synthesis = entry.get("synthesis", manifest["model"].get("synthesis"))
+    studio = open_studio(ws, model or manifest["model"]["name"], griffin_lim=synthesis == "griffin-lim",
+                         device=device)
     if file_sha256(studio.opened.path) != manifest["model"]["sha256"]:
         raise DistillError(f"{studio.opened.path.name} is not the model file this pack was made with "
                            "(its contents differ), so it would make other sounds")

@@ -1,7 +1,7 @@
 """Spectrogram pictures of audio files, drawn from the same `log_mel` the model sees.
 
-No plotting library: the log-mel is scaled to 0..1 (floor to the file's loudest bin) and put
-through a small colour ramp, low frequencies at the bottom (`log_mel_image`, an RGB array).
+No plotting library: the picture is `distill.pictures.log_mel_image` (the log-mel through a
+small colour ramp, low frequencies at the bottom; the history's thumbnails are drawn by it too).
 `spectrogram_svg` sets that picture, one pixel per mel band and frame, in an SVG with a time
 axis in seconds and a frequency axis in Hz (ticks placed on the mel scale the bands follow),
 at the width of its box: a `gr.HTML` shows it, with no image toolbar (no share button).
@@ -11,20 +11,14 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from distill.audio import LOG_MEL_FLOOR, AudioSettings, log_mel, read_audio
+from distill.audio import AudioSettings, log_mel, read_audio
+from distill.pictures import log_mel_image, png_bytes
 
-# Dark blue → purple → orange → pale yellow: quiet is dark, loud is bright.
-_RAMP_POSITIONS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
-_RAMP_COLOURS = np.array([[8, 8, 32], [72, 18, 110], [182, 54, 96], [246, 140, 50], [252, 244, 180]], dtype=float)
-# How far below the loudest bin the picture reaches (natural-log units: 8 ≈ 70 dB).
-_RANGE = 8.0
 # The SVG: its size in its own units (it scales to its box) and the margins the axes take.
 WIDTH, HEIGHT = 640, 250
 LEFT, RIGHT, TOP, BOTTOM = 56, 10, 8, 40
@@ -33,29 +27,6 @@ TIME_STEPS_S = (0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300)
 MAX_TIME_TICKS = 8
 MIN_LABEL_GAP = 14  # between frequency labels, in the SVG's units (its font is 12)
 _TEXT = "fill: var(--body-text-color, #374151); font-family: inherit"
-
-
-def colourize(values: np.ndarray) -> np.ndarray:
-    """0..1 floats (H, W) → RGB uint8 (H, W, 3)."""
-    values = np.clip(np.nan_to_num(values), 0.0, 1.0)
-    channels = [np.interp(values, _RAMP_POSITIONS, _RAMP_COLOURS[:, c]) for c in range(3)]
-    return np.stack(channels, axis=-1).astype(np.uint8)
-
-
-def log_mel_image(mel: np.ndarray, height: int | None = None, width: int | None = None) -> np.ndarray:
-    """A (n_mels, frames) log-mel → an RGB picture, highest band on top: one pixel per band
-    and frame, or stretched (nearest neighbour) to `height` × `width`."""
-    mel = np.asarray(mel, dtype=np.float32)
-    if mel.ndim != 2 or mel.size == 0:
-        return np.zeros((height or 1, width or 1, 3), dtype=np.uint8)
-    top = float(mel.max())
-    bottom = max(LOG_MEL_FLOOR, top - _RANGE)
-    scaled = (mel - bottom) / max(top - bottom, 1e-6)
-    picture = colourize(scaled[::-1])  # row 0 is the top of the picture: the highest band
-    height, width = height or picture.shape[0], width or picture.shape[1]
-    rows = np.minimum(np.arange(height) * picture.shape[0] // height, picture.shape[0] - 1)
-    cols = np.minimum(np.arange(width) * picture.shape[1] // width, picture.shape[1] - 1)
-    return picture[rows][:, cols]
 
 
 def hz_to_mel(hz: float) -> float:
@@ -83,9 +54,7 @@ def time_ticks(seconds: float, most: int = MAX_TIME_TICKS) -> list[float]:
 
 
 def _png_data_uri(picture: np.ndarray) -> str:
-    buffer = io.BytesIO()
-    Image.fromarray(picture, "RGB").save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(png_bytes(picture)).decode("ascii")
 
 
 def _text(x: float, y: float, content: str, anchor: str = "middle", extra: str = "") -> str:
