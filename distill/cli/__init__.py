@@ -15,7 +15,7 @@ from distill import DistillError, __version__, user_message
 from distill.workspace import Workspace
 
 # The command modules, in the order their commands appear in `distill --help`.
-COMMAND_MODULES = ["dataset", "train", "models", "generate", "presets", "transform", "vocoder"]
+COMMAND_MODULES = ["dataset", "train", "models", "generate", "presets", "history", "transform", "vocoder"]
 # Set to see the Python traceback behind an unexpected error (for a bug report).
 TRACEBACK_ENV = "DISTILL_TRACEBACK"
 
