@@ -97,15 +97,20 @@ class HistoryEntry:
         return replace(spec, like=copy.get(spec.like, spec.like) if spec.like else spec.like,
                        morph=tuple(copy.get(ref, ref) for ref in spec.morph) if spec.morph else spec.morph)
 
-    def settings_text(self) -> str:
-        """`random · seed 12 · temperature 0.8 · 1.5 s · pc1 +0.5 · Griffin-Lim`: what made it, in one line."""
+    def settings_parts(self) -> list[str]:
+        """What made it, most telling first: `["random", "seed 12", "temperature 0.8", "1.50 s",
+        "pc1 +0.5", "Griffin-Lim"]`, `["variation of kick.wav", "distance 0.40", …]`."""
         parts = _settings_parts(self.spec, self.kind) if self.spec else [
             f"transform of {(self.transform or {}).get('input', '?')}",
             f"strength {float((self.transform or {}).get('strength', 0)):g}"]
         parts.append(f"{self.seconds:.2f} s")
         if self.griffin_lim:
             parts.append("Griffin-Lim")
-        return " · ".join(p for p in parts if p)
+        return [p for p in parts if p]
+
+    def settings_text(self) -> str:
+        """`random · seed 12 · temperature 0.8 · 1.50 s · pc1 +0.5 · Griffin-Lim`: what made it, in one line."""
+        return " · ".join(self.settings_parts())
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)

@@ -13,7 +13,7 @@ from distill import DistillError
 from distill.catalog import TABLE_COLUMNS, delete_model, import_model, list_models, model_details, models_table
 from distill.modelfile import ModelExistsError
 from distill.workspace import Workspace
-from ui import generate_panel, transform_panel, vocoder_panel
+from ui import generate_panel, history_panel, transform_panel, vocoder_panel
 from ui.common import handle_errors, log, number, user_message
 from ui.generate_panel import DIRECTION_SLOTS
 
@@ -99,13 +99,20 @@ def build(ws: Workspace) -> CatalogTab:
                                                elem_id="model-delete-confirm")
                     cancel_button = gr.Button("Keep it", size="md")
         with gr.Column(scale=3, min_width=480):
-            with gr.Tabs():
+            with gr.Tabs() as making:
                 with gr.Tab("Generate", id="generate", elem_id="generate-panel"):
                     generate = generate_panel.build(ws, model)
                     directions = generate.directions
 
                 with gr.Tab("Transform your clips", id="transform", elem_id="transform-panel"):
                     transform = transform_panel.build(ws, model)
+            with gr.Column(elem_id="history-panel"):
+                labels = {mode: label for label, mode in generate_panel.MODES.items()}
+                history = history_panel.build(ws, model, generate.mode, generate.clip, generate.upload,
+                                              generate.morph_a, making, labels["variation"], labels["morph"])
+            for made in (generate.made, transform.made):  # a new sound shows in the history at once
+                made.then(history.refresh, history.inputs, history.outputs, api_visibility="private",
+                          show_progress="hidden")
 
     def model_names(text: str = "") -> list[str]:
         return [e.name for e in list_models(ws, text or "")]

@@ -22,6 +22,7 @@ from distill.pack import make_pack
 from distill.presets import Preset, delete_preset, list_presets, rename_preset, save_preset
 from distill.workspace import Workspace
 from ui.common import format_controls, handle_errors, output_format
+from ui.history_panel import remember_sounds
 
 SOUND_SLOTS = 8  # the most sounds one Generate makes (and players shown)
 GRID_COLUMNS = 2  # players per row: the panel is ~570 px wide at 1280; 4 sounds make a 2 × 2 grid
@@ -89,6 +90,12 @@ def sound_label(index: int, sound: GeneratedSound) -> str:
 @dataclass
 class GeneratePanel:
     directions: list[gr.Slider]  # the catalog shows as many as the picked model has
+    # What the history panel sets ("vary this", "morph from this") and follows (a batch made).
+    mode: gr.Radio | None = None
+    clip: gr.Dropdown | None = None
+    upload: gr.File | None = None
+    morph_a: gr.Dropdown | None = None
+    made: Any = None  # the Generate click's event
 
 
 def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
@@ -216,6 +223,7 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
             progress(done / total, desc=f"sound {min(done + 1, total)} of {total}")
 
         sounds = generate_sounds(ws, name, progress=step, **asked.kwargs)
+        remember_sounds(ws, name, sounds, asked.kwargs["griffin_lim"])
         updates = [gr.update(value=str(sounds[i].path), visible=True, label=sound_label(i, sounds[i]))
                    if i < len(sounds) else gr.update(value=None, visible=False) for i in range(SOUND_SLOTS)]
         return tuple(updates)
@@ -256,7 +264,7 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
     delete_button.click(delete, [model, preset], [preset], api_name="delete_preset")
     dice.click(lambda: random.SystemRandom().randrange(2**31), None, [seed], api_visibility="private",
                show_progress="hidden")
-    generate_button.click(generate, [model, *settings], players, api_name="generate")
+    made = generate_button.click(generate, [model, *settings], players, api_name="generate")
     pack_button.click(pack, [model, pack_size, pack_format, pack_rate, *settings], [pack_download, pack_summary],
                       api_name="pack")
-    return GeneratePanel(directions=directions)
+    return GeneratePanel(directions=directions, mode=mode, clip=clip, upload=upload, morph_a=morph_a, made=made)

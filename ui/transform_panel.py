@@ -26,6 +26,7 @@ from distill.transfer import DEFAULT_STRENGTH
 from distill.transform import TransformResult, transform_files
 from distill.workspace import Workspace
 from ui.common import format_controls, handle_errors, output_format
+from ui.history_panel import remember_transforms
 
 PAIR_SLOTS = 6  # original ↔ transformed pairs shown; every result is in the downloads
 
@@ -93,6 +94,7 @@ def dataset_names(ws: Workspace) -> list[str]:
 @dataclass
 class TransformPanel:
     dataset: gr.Dropdown  # its choices are redrawn when the Catalog tab opens
+    made: Any = None  # the Transform click's event (the history follows it)
 
 
 def build(ws: Workspace, model: gr.Dropdown) -> TransformPanel:
@@ -139,6 +141,7 @@ def build(ws: Workspace, model: gr.Dropdown) -> TransformPanel:
         paths = input_paths(ws, upload_list, dataset_name, clip_names)
         results = transform_inputs(ws, name, paths, bool(griffin), progress=lambda f, text: progress(f, desc=text),
                                    fmt=output_format(format_label, rate_label), strength=float(amount))
+        remember_transforms(ws, name, results, float(amount), bool(griffin))
         done = [r for r in results if r.ok]
         for failed in (r for r in results if not r.ok):
             gr.Warning(failed.error)
@@ -151,10 +154,9 @@ def build(ws: Workspace, model: gr.Dropdown) -> TransformPanel:
                 downloads_html([r.path for r in done]))
 
     dataset.change(pick_dataset, [dataset], [clips], api_visibility="private", show_progress="hidden")
-    run.click(transform, [model, uploads, dataset, clips, griffin_lim, out_format, out_rate, strength],
-              [summary, *rows, *originals, *outputs, files],
-              api_name="transform")
-    return TransformPanel(dataset=dataset)
+    made = run.click(transform, [model, uploads, dataset, clips, griffin_lim, out_format, out_rate, strength],
+                     [summary, *rows, *originals, *outputs, files], api_name="transform")
+    return TransformPanel(dataset=dataset, made=made)
 
 
 def refresh_datasets(ws: Workspace) -> Callable[[Any], Any]:
