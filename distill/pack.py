@@ -130,9 +130,9 @@ def make_pack(ws: Workspace, model: str | Path, n: int = 12, seed: int | None = 
 
 @dataclass(frozen=True)
 class PackSound:
-    """One sound going into a pack: its float wave at the model's rate, the file name it gets
-    after its number (`001-`), and what pack.json says of it besides its levels (its spec,
-    what it was made of)."""
+    """One sound going into a pack: its float wave at the model's rate, its file name (after
+    its number, `001-`; the pack's format sets the extension), and what pack.json says of it
+    besides its levels (its spec, what it was made of)."""
 
     wave: np.ndarray
     name: str
