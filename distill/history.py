@@ -269,7 +269,7 @@ def _spec_sources(spec: SoundSpec, model: _Model) -> dict[str, Path]:
     """The files `spec` names (a variation's source, a morph's ends that are neither training
     clips nor `seed:N`): each is copied beside the entry, so the sound can be made again when
     the original (an upload in a temporary folder) is gone."""
-    refs = [spec.like] if spec.mode == "variation" and spec.like else list(spec.morph or ()) if spec.mode == "morph" else []
+    refs = [spec.like] if spec.mode == "variation" else list(spec.morph or ()) if spec.mode == "morph" else []
     files = {}
     for ref in refs:
         if ref and ref not in model.clips and not ref.startswith(GENERATED_SOURCE) and Path(ref).expanduser().is_file():
@@ -280,7 +280,8 @@ def _spec_sources(spec: SoundSpec, model: _Model) -> dict[str, Path]:
 def _generated(sound: GeneratedSound, griffin_lim: bool, model: _Model, again_of: str | None = None,
                copies: dict[str, Path] | None = None) -> _NewSound:
     files = copies if copies is not None else _spec_sources(sound.spec, model)
-    sources = {ref: f"sources/{i + 1}/{sanitize_filename(path.name, 'source')}" for i, (ref, path) in enumerate(files.items())}
+    sources = {ref: f"sources/{i + 1}/{sanitize_filename(path.name, 'source')}"
+               for i, (ref, path) in enumerate(files.items())}
     entry = {"kind": sound.spec.mode, "seconds": sound.seconds, "peak_dbfs": _db(sound.peak_dbfs),
              "rms_dbfs": _db(sound.rms_dbfs), "recipe": sound.recipe, "griffin_lim": bool(griffin_lim),
              "spec": sound.spec.to_dict(), "sources": sources, "again_of": again_of}
@@ -451,8 +452,8 @@ def pack_kept(ws: Workspace, model: str | Path, out_dir: str | Path | None = Non
     first = studio(kept[0].griffin_lim)
     folder, zip_path = pack_paths(ws, out_dir, name or f"{opened.path.stem}-kept")
     settings = first.settings
-    ensure_space(folder.parent, 2 * sum(fmt.size_bytes(e.seconds, settings.sample_rate, settings.channels) for e in kept),
-                 f"a pack of {len(kept)} sounds")
+    needed = sum(fmt.size_bytes(e.seconds, settings.sample_rate, settings.channels) for e in kept)
+    ensure_space(folder.parent, 2 * needed, f"a pack of {len(kept)} sounds")  # the files, then the zip
     head = pack_head(first, fmt, first.bank.loudness_lufs, {"from": "history", "kept": len(kept)})
     if len({e.griffin_lim for e in kept}) > 1:
         head["model"]["synthesis"] = "mixed: each file says its own"

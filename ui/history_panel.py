@@ -342,7 +342,7 @@ def build(ws: Workspace, model: gr.Dropdown, mode: gr.Radio, clip: gr.Dropdown, 
 
     def history_api(name: str) -> list[dict]:
         """A model's history, newest first (the page's list)."""
-        return [{**e.to_dict(), "path": str(e.audio_path)} for e in list_history(ws, name)]
+        return [{**e.to_dict(), "audio_path": str(e.audio_path)} for e in list_history(ws, name)]
 
     gr.api(handle_errors(history_api), api_name="history")
     gr.api(handle_errors(history_action), api_name="history_action")

@@ -45,7 +45,8 @@ def _list(args: argparse.Namespace) -> int:
 
     entries = [e for e in list_history(workspace_from(args), args.model) if e.kept or not args.kept]
     if args.json:
-        print(json.dumps([{**e.to_dict(), "path": str(e.audio_path)} for e in entries], indent=2, ensure_ascii=False))
+        listed = [{**e.to_dict(), "audio_path": str(e.audio_path)} for e in entries]
+        print(json.dumps(listed, indent=2, ensure_ascii=False))
         return 0
     if not entries:
         print(f"no {'kept ' if args.kept else ''}sounds in the history of {args.model!r} yet: "
