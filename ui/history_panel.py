@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 from urllib.parse import quote
@@ -136,6 +137,15 @@ def entry_title(entry: HistoryEntry) -> tuple[str, str]:
     return title[:1].upper() + title[1:], " · ".join(parts[head:])
 
 
+def local_time(created: str) -> str:
+    """`14:03` on this computer's clock (the history stores UTC); `Dec 7 14:03` before today."""
+    try:
+        when = datetime.fromisoformat(created).astimezone()
+    except ValueError:
+        return created[:16]
+    return f"{when:%H:%M}" if when.date() == datetime.now().astimezone().date() else f"{when:%b %-d %H:%M}"
+
+
 def _button(action: str, entry: HistoryEntry, text: str, title: str, on: bool = False) -> str:
     return (f'<button data-action="{action}" data-id="{html.escape(entry.id)}" title="{html.escape(title)}"'
             f'{" class=on" if on else ""}>{text}</button>')
@@ -143,7 +153,7 @@ def _button(action: str, entry: HistoryEntry, text: str, title: str, on: bool = 
 
 def entry_card(entry: HistoryEntry, picked: Sequence[str]) -> str:
     side = "AB"[picked.index(entry.id)] if entry.id in picked else ""
-    made = entry.created[11:16] + (" · made again" if entry.again_of else "")
+    made = local_time(entry.created) + (" · made again" if entry.again_of else "")
     title, rest = entry_title(entry)
     level = f" · peak {entry.peak_dbfs:.1f} dBFS" if entry.peak_dbfs is not None else " · silent"
     buttons = [
