@@ -19,6 +19,7 @@ import pandas as pd
 
 from distill import DistillError
 from distill.audio import AudioSettings
+from distill.directions import directions_of
 from distill.modelfile import (SUFFIX, ModelExistsError, ModelFile, free_name, load_model_file, model_path,
                                resolve_model, save_model_file, target_path, validate_model_file)
 from distill.synthesis import VOCODER, Synthesizer
@@ -264,7 +265,16 @@ def model_details(ws: Workspace, name_or_path: str | Path) -> dict[str, Any]:
             **_generation_summary(analysis.get("trajectories")),
         },
         "vocoder": vocoder,
+        "directions": _directions_summary(model_file),
     }
+
+
+def _directions_summary(model_file: Any) -> list[dict[str, Any]] | None:
+    """The named directions (`distill.directions`), shown or not and why; None for a file
+    without clip trajectories (they are found from them)."""
+    if not isinstance(model_file.analysis.get("trajectories"), dict):
+        return None
+    return [d.describe() for d in directions_of(model_file).items]
 
 
 def _generation_summary(trajectories: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from distill import DistillError
 from distill.audio import AudioSettings, loudness_lufs, read_audio, resolve_device
 from distill.model import ConvVAE, ModelConfig
 from distill.modelfile import ModelFile, analyse_latents, new_metadata, save_model_file, target_path
+from distill.directions import ANALYSIS_KEY, find_directions
 from distill.trajectories import TrajectoryBank, build_bank
 from distill.workspace import Workspace
 
@@ -103,7 +104,9 @@ def export_model(ws: Workspace, experiment: str, name: str | None = None, checkp
     analysis = analyse_latents(model, segments)
     analysis["dataset_fingerprint"] = fingerprint
     analysis["matches_training_data"] = fingerprint == ckpt.get("dataset_fingerprint")
-    analysis["trajectories"] = trajectory_bank(ws, dataset, model, settings).to_plain()
+    bank = trajectory_bank(ws, dataset, model, settings)
+    analysis["trajectories"] = bank.to_plain()
+    analysis[ANALYSIS_KEY] = find_directions(model, bank, analysis, settings).to_plain()
 
     metrics = ckpt.get("metrics") or {}
     metadata = new_metadata(

@@ -38,6 +38,7 @@ from distill.modelfile import OpenModel, open_model
 from distill.synthesis import GRIFFIN_LIM, Synthesizer, fit_length
 from distill.trajectories import Generator, Recipe, Trajectory, encode_trajectory, morph, stored_bank
 from distill.atomic import ensure_space, output_set
+from distill.directions import Directions, directions_of
 from distill.workspace import Workspace, sanitize_filename, unique_path, wav_name
 
 MODES = ("random", "variation", "morph")
@@ -57,7 +58,9 @@ class SoundSpec:
     like: a variation's source; morph: (A, B) with position 0..1 between them. A source is a
     training clip's name, an audio file's path, or `seed:N` (random sound N of the model).
     duration: seconds; None = the default (the dataset's median clip length; a variation is
-    as long as its source, a morph step between its ends' lengths)."""
+    as long as its source, a morph step between its ends' lengths; a longer or shorter
+    `tail` stretches it). offsets: principal directions (pc1 = 1) in spreads; directions:
+    the named sliders (brightness, tail, ...) from -1 to 1."""
 
     mode: str = "random"
     seed: int = 0
@@ -67,11 +70,13 @@ class SoundSpec:
     morph: tuple[str, str] | None = None
     position: float = 0.0
     offsets: dict[int, float] = field(default_factory=dict)
+    directions: dict[str, float] = field(default_factory=dict)  # named sliders, -1..1 (`distill.directions`)
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["morph"] = list(self.morph) if self.morph else None
         values["offsets"] = {str(k): v for k, v in self.offsets.items()}
+        values["directions"] = dict(self.directions)
         return values
 
     @classmethod
@@ -80,6 +85,7 @@ class SoundSpec:
         if known.get("morph"):
             known["morph"] = tuple(known["morph"])
         known["offsets"] = {int(k): float(v) for k, v in (known.get("offsets") or {}).items()}
+        known["directions"] = {str(k): float(v) for k, v in (known.get("directions") or {}).items()}
         return cls(**known)
 
 
@@ -129,6 +135,14 @@ class Studio:
         self.generator = Generator(self.bank, self.file.analysis, self.settings, self.config.time_stride)
         self._sources: dict[str, tuple[Trajectory, str]] = {}
         self._loudness: dict[str, float] = {}
+        self._directions: Directions | None = None
+
+    @property
+    def directions(self) -> Directions:
+        """The model's named directions (found now, once, for a file exported before them)."""
+        if self._directions is None:
+            self._directions = directions_of(self.file, self.model)
+        return self._directions
 
     def seconds_to_latents(self, seconds: float) -> int:
         frames = math.ceil(round(seconds * self.settings.sample_rate) / self.settings.hop_length) + 1
@@ -167,15 +181,17 @@ class Studio:
 
     def seconds(self, spec: SoundSpec) -> float:
         """How long `spec`'s sound is: its duration, else the dataset's median clip length
-        (random), its source's length (variation), or between its ends' lengths (morph)."""
+        (random), its source's length (variation), or between its ends' lengths (morph),
+        stretched as the `tail` slider stretches the decay."""
         if spec.duration is not None:
             return float(spec.duration)
+        stretch = self.directions.stretch(spec.directions) if spec.directions.get("tail") else 1.0
         if spec.mode == "variation" and spec.like:
-            return self.latents_to_seconds(self.source(spec.like)[0].frames)
+            return stretch * self.latents_to_seconds(self.source(spec.like)[0].frames)
         if spec.mode == "morph" and spec.morph and len(spec.morph) == 2:
             a, b = (self.latents_to_seconds(self.source(ref)[0].frames) for ref in spec.morph)
-            return (1 - spec.position) * a + spec.position * b
-        return self.bank.median_seconds
+            return stretch * ((1 - spec.position) * a + spec.position * b)
+        return stretch * self.bank.median_seconds
 
     def size_bytes(self, specs: list[SoundSpec], fmt: OutputFormat) -> int:
         """What the files of `specs` take on disk in `fmt`, at most."""
@@ -204,6 +220,8 @@ class Studio:
         if spec.offsets:
             shift = offset_vector(self.file.analysis, spec.offsets, self.config.latent_dim)
             made = Trajectory(made.latents + shift[:, None] * made.activity, made.level_db)
+        if spec.directions:
+            made = self.directions.apply(made, spec.directions, self.bank, generator)
         return made, recipe
 
     def render_all(self, specs: list[SoundSpec]) -> Iterator[tuple[np.ndarray, torch.Tensor, Recipe]]:
@@ -304,7 +322,8 @@ def under_ceiling(wave: np.ndarray) -> np.ndarray:
 
 def batch_specs(n: int, seed: int, mode: str = "random", duration: float | None = None, temperature: float = 1.0,
                 like: str | None = None, morph_ends: tuple[str, str] | None = None,
-                offsets: dict[int, float] | None = None) -> list[SoundSpec]:
+                offsets: dict[int, float] | None = None, directions: dict[str, float] | None = None
+                ) -> list[SoundSpec]:
     """The specs of one batch. random: seeds seed..seed+n-1. variation: sound i at distance
     temperature·(i+1)/n (close to far), seed + i. morph: n steps from A (0) to B (1), one
     seed for all (the same splice choices at every step)."""
@@ -315,7 +334,8 @@ def batch_specs(n: int, seed: int, mode: str = "random", duration: float | None 
     if duration is not None and not 0 < duration <= MAX_SECONDS:
         raise DistillError(f"duration must be between 0 and {MAX_SECONDS:g} seconds")
     base = SoundSpec(mode=mode, seed=seed, duration=duration, temperature=temperature, like=like,
-                     morph=tuple(morph_ends) if morph_ends else None, offsets=dict(offsets or {}))
+                     morph=tuple(morph_ends) if morph_ends else None, offsets=dict(offsets or {}),
+                     directions={k: float(v) for k, v in (directions or {}).items() if v})
     if mode == "random":
         return [replace(base, seed=seed + i) for i in range(n)]
     if mode == "variation":
@@ -340,6 +360,7 @@ def file_name(model_name: str, spec: SoundSpec, index: int | None = None) -> str
         a, b = (Path(x).stem[:30] for x in spec.morph or ("", ""))
         parts += ["morph", a, b, f"{spec.position:.2f}"]
     parts += [f"pc{k}{v:+g}" for k, v in sorted(spec.offsets.items()) if v]
+    parts += [f"{k}{v:+g}" for k, v in sorted(spec.directions.items()) if v]
     if spec.duration is not None:
         parts.append(f"{spec.duration:g}s")
     return wav_name(*parts)
@@ -355,16 +376,19 @@ def generate_sounds(ws: Workspace, model: str | Path, n: int = 4, seed: int | No
                     offsets: dict[int, float] | None = None, griffin_lim: bool = False,
                     fmt: OutputFormat = OutputFormat("wav", 16), out_dir: str | Path | None = None,
                     device: str = "auto", mode: str = "random", like: str | None = None,
-                    morph_ends: tuple[str, str] | None = None,
+                    morph_ends: tuple[str, str] | None = None, directions: dict[str, float] | None = None,
                     progress: Callable[[int, int], None] | None = None) -> list[GeneratedSound]:
     """Make `n` sounds with `model` (a catalog name or a path) and write them as WAVs to
     `out_dir` (default `<workspace>/generated/<model>/`); see `batch_specs` for the modes.
     `seed` None picks one. `offsets` maps a principal direction (1 = pc1) to a shift in
-    units of spread. `fmt`: the files' format (default 16-bit WAV at the model's rate).
+    units of spread; `directions` maps a named direction (`distill.directions`) to a slider
+    value from -1 to 1. `fmt`: the files' format (default 16-bit WAV at the model's rate).
     `progress(done, total)` is called at the start and after each sound."""
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
-    specs = batch_specs(n, seed, mode, duration, temperature, like, morph_ends, offsets)
+    specs = batch_specs(n, seed, mode, duration, temperature, like, morph_ends, offsets, directions)
     studio = open_studio(ws, model, griffin_lim, device)
+    if specs[0].directions:
+        studio.directions.check(specs[0].directions)
     folder = ws.output_dir(out_dir if out_dir else generated_dir(ws, studio.opened.path.stem))
     ensure_space(folder, studio.size_bytes(specs, fmt), f"{len(specs)} sounds")
     sounds, names = [], set()

@@ -104,7 +104,7 @@ def _num(value: float) -> float | None:
 def make_pack(ws: Workspace, model: str | Path, n: int = 12, seed: int | None = None, mode: str = "random",
               duration: float | None = None, temperature: float = 1.0, like: str | None = None,
               morph_ends: tuple[str, str] | None = None, offsets: dict[int, float] | None = None,
-              griffin_lim: bool = False, out_dir: str | Path | None = None, name: str | None = None,
+              directions: dict[str, float] | None = None, griffin_lim: bool = False, out_dir: str | Path | None = None, name: str | None = None,
               device: str = "auto", progress=None, fmt: OutputFormat = OutputFormat(),
               loudness_lufs_target: float | None = None) -> PackResult:
     """Render `n` sounds (see `distill.generate.batch_specs` for the modes) into
@@ -115,8 +115,10 @@ def make_pack(ws: Workspace, model: str | Path, n: int = 12, seed: int | None = 
     24-bit WAV at the model's rate), loudness-matched to `loudness_lufs_target` (default: the
     training clips' median loudness) under a true-peak ceiling of -1 dBTP."""
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
-    specs = batch_specs(n, seed, mode, duration, temperature, like, morph_ends, offsets)
+    specs = batch_specs(n, seed, mode, duration, temperature, like, morph_ends, offsets, directions)
     studio = open_studio(ws, model, griffin_lim, device)
+    if specs[0].directions:
+        studio.directions.check(specs[0].directions)
     model_name = studio.opened.path.stem
     folder, zip_path = pack_paths(ws, out_dir, name or f"{model_name}-{mode}-seed{seed}")
     # The sounds, then the zip holding them again (deflate barely shrinks audio).
@@ -174,7 +176,7 @@ def write_pack(folder: Path, zip_path: Path, sounds: Iterable[PackSound], total:
 def _settings(first: SoundSpec, seed: int, n: int) -> dict[str, Any]:
     return {"mode": first.mode, "n": n, "seed": seed, "temperature": first.temperature,
             "duration": first.duration, "like": first.like, "morph": list(first.morph) if first.morph else None,
-            "offsets": {str(k): v for k, v in first.offsets.items()}}
+            "offsets": {str(k): v for k, v in first.offsets.items()}, "directions": dict(first.directions)}
 
 
 def pack_head(studio: Studio, fmt: OutputFormat, target: float, settings: dict[str, Any]) -> dict[str, Any]:

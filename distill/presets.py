@@ -1,7 +1,7 @@
 """Presets: a model's generate settings kept under a name, to make sounds the same way again.
 
 A preset holds what shapes a sound (mode and its sources, temperature, duration, the
-direction offsets, the decoder), never the seed or the count: `distill generate MODEL
+named directions and principal offsets, the decoder), never the seed or the count: `distill generate MODEL
 --preset NAME --seed 7` then makes the sounds `--seed 7` with those settings makes, sample for
 sample. Presets live in `<workspace>/presets/<model id>.json`, keyed by the model file's id,
 so a renamed model keeps them and a new model of the same name starts without any.
@@ -32,6 +32,7 @@ class Preset:
     temperature: float = 1.0
     duration: float | None = None  # None: the model's default length
     offsets: dict[int, float] = field(default_factory=dict)  # principal direction (1 = pc1) → spreads
+    directions: dict[str, float] = field(default_factory=dict)  # named direction (brightness, ...) → -1..1
     like: str | None = None  # variation: the source
     morph: tuple[str, str] | None = None  # morph: the two ends
     griffin_lim: bool = False
@@ -44,13 +45,15 @@ class Preset:
         if self.duration is not None and not self.duration > 0:
             raise DistillError(f"duration must be above 0 seconds, not {self.duration}")
         object.__setattr__(self, "offsets", {int(k): float(v) for k, v in self.offsets.items() if float(v)})
+        object.__setattr__(self, "directions", {str(k): float(v) for k, v in self.directions.items() if float(v)})
         if self.morph is not None:
             object.__setattr__(self, "morph", tuple(self.morph))
 
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments of `generate_sounds` and `make_pack` this preset sets."""
         return {"mode": self.mode, "temperature": self.temperature, "duration": self.duration,
-                "offsets": dict(self.offsets) or None, "like": self.like if self.mode == "variation" else None,
+                "offsets": dict(self.offsets) or None, "directions": dict(self.directions) or None,
+                "like": self.like if self.mode == "variation" else None,
                 "morph_ends": self.morph if self.mode == "morph" else None, "griffin_lim": self.griffin_lim}
 
     def to_dict(self) -> dict[str, Any]:

@@ -19,7 +19,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from gradio_client import Client, handle_file  # noqa: E402
 
+from distill.catalog import model_details  # noqa: E402
 from distill.checkpoints import read_metrics  # noqa: E402
+from distill.directions import NAMES as NAMED  # noqa: E402
 from distill.datasets import create_dataset, list_datasets  # noqa: E402
 from distill.example_corpus import write_example_corpus  # noqa: E402
 from distill.export import export_model  # noqa: E402
@@ -298,20 +300,23 @@ def test_a_preset_is_saved_used_renamed_and_deleted_from_the_page_and_the_cli_pl
 
     ws, client = app
     clip = model_sounds(ws, model).clips[1]
+    shown = next(d["name"] for d in model_details(ws, model)["directions"] if d["shown"])
+    named = [0.5 if name == shown else 0.0 for name in NAMED]  # the page's named sliders, in order
     update = client.predict(model, "close ones", "Variations of a clip", 0.4, 0.8, clip, None, None, None, True,
-                            1.5, 0, -0.5, 0, api_name="/save_preset")
+                            1.5, 0, -0.5, 0, *named, api_name="/save_preset")
     assert value(update) == "close ones"
     kept = list_presets(ws, model)["close ones"]
-    assert (kept.mode, kept.like, kept.temperature, kept.duration, kept.offsets, kept.griffin_lim) == \
-        ("variation", clip, 0.4, 0.8, {1: 1.5, 3: -0.5}, True)
-    mode, temperature, duration, like, _, _, griffin, name, *pcs = client.predict(model, "close ones",
-                                                                                  api_name="/use_preset")
+    assert (kept.mode, kept.like, kept.temperature, kept.duration, kept.offsets, kept.directions, kept.griffin_lim) == \
+        ("variation", clip, 0.4, 0.8, {1: 1.5, 3: -0.5}, {shown: 0.5}, True)
+    mode, temperature, duration, like, _, _, griffin, name, *sliders = client.predict(model, "close ones",
+                                                                                      api_name="/use_preset")
     assert (value(mode), temperature, duration, value(like), griffin, name) == \
         ("Variations of a clip", 0.4, 0.8, clip, True, "close ones")
-    assert pcs == [1.5, 0.0, -0.5, 0.0]
+    assert sliders == [1.5, 0.0, -0.5, 0.0, *named]
     # the CLI with the preset makes what the page made with those settings: the same sounds
     page = client.predict(model, "Variations of a clip", 2, 3, 0.4, 0.8, clip, None, None, None, 3, True,
-                          1.5, 0, -0.5, 0, api_name="/generate")
+                          1.5, 0, -0.5, 0, *named, api_name="/generate")
+    assert all(f"{shown}+0.5" in Path(value(p)).name for p in page if value(p))
     assert main(["--workspace", str(ws.root), "generate", model, "--preset", "close ones", "-n", "2", "--seed", "3",
                  "-o", str(tmp_path)]) == 0
     capsys.readouterr()

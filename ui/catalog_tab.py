@@ -47,6 +47,12 @@ def details_markdown(details: dict[str, Any]) -> str:
     ]
     if analysis.get("matches_training_data") is False:
         lines.append("- ⚠ the dataset has changed since training: the latent statistics describe it as it is now")
+    named = details.get("directions")
+    if named is not None:
+        shown = [d["name"] for d in named if d["shown"]]
+        hidden = [f"{d['name']} ({d['reason']})" for d in named if not d["shown"]]
+        lines.append(f"- **Directions** {', '.join(shown) or 'none reliable'}"
+                     + (f" · not shown: {'; '.join(hidden)}" if hidden else ""))
     lines.append(f"- **Vocoder** {VOCODER_WORDS.get(synthesis.get('kind'), '')}{synthesis.get('label', '?')}"
                  + (f" · trained {str(synthesis['trained_at'])[:19].replace('T', ' ')}" if synthesis.get("trained_at") else "")
                  + (f" ({synthesis['why']})" if synthesis.get("why") else ""))
@@ -102,7 +108,7 @@ def build(ws: Workspace) -> CatalogTab:
             with gr.Tabs() as making:
                 with gr.Tab("Generate", id="generate", elem_id="generate-panel"):
                     generate = generate_panel.build(ws, model)
-                    directions = generate.directions
+                    directions = [*generate.directions, *generate.named]
 
                 with gr.Tab("Transform your clips", id="transform", elem_id="transform-panel"):
                     transform = transform_panel.build(ws, model)
@@ -119,11 +125,14 @@ def build(ws: Workspace) -> CatalogTab:
 
     def describe(name: str | None) -> tuple:
         if not name:
-            return ("Pick a model to see its details.", None, *[gr.update(visible=True)] * DIRECTION_SLOTS)
+            return ("Pick a model to see its details.", None, *[gr.update(visible=True)] * DIRECTION_SLOTS,
+                    *[gr.update(visible=False, value=0.0)] * len(generate_panel.NAMED))
         info = model_details(ws, name)
         available = int((info.get("analysis") or {}).get("directions") or 0)
         sliders = [gr.update(visible=k < available, value=0.0) for k in range(DIRECTION_SLOTS)]
-        return (details_markdown(info), info, *sliders)
+        shown = {d["name"] for d in info.get("directions") or () if d["shown"]}
+        named = [gr.update(visible=n in shown, value=0.0) for n in generate_panel.NAMED]
+        return (details_markdown(info), info, *sliders, *named)
 
     view_outputs = [table, model, details, details_json, *directions]
 

@@ -19,6 +19,7 @@ import gradio as gr
 from distill import DistillError
 from distill.generate import GeneratedSound, generate_sounds, model_sounds
 from distill.pack import make_pack
+from distill.directions import MEANINGS, NAMES
 from distill.presets import Preset, delete_preset, list_presets, rename_preset, save_preset
 from distill.workspace import Workspace
 from ui.common import format_controls, handle_errors, output_format
@@ -26,7 +27,8 @@ from ui.history_panel import remember_sounds
 
 SOUND_SLOTS = 8  # the most sounds one Generate makes (and players shown)
 GRID_COLUMNS = 2  # players per row: the panel is ~570 px wide at 1280; 4 sounds make a 2 × 2 grid
-DIRECTION_SLOTS = 4  # principal-direction sliders (pc1..pc4)
+DIRECTION_SLOTS = 4  # principal-direction sliders (pc1..pc4), under "More directions"
+NAMED = NAMES  # the named sliders, each shown when the picked model's direction is reliable
 MODES = {"Random": "random", "Variations of a clip": "variation", "Morph A → B": "morph"}
 TEMPERATURE_LABELS = {"random": "Temperature: 0 = the most typical clip, 1 = as varied as the clips",
                       "variation": "Distance of the farthest variation (0 = the clip itself)"}
@@ -42,7 +44,7 @@ class Request:
     @classmethod
     def from_page(cls, mode_label: str, n: float, seed_value: Any, temperature: float, seconds: Any,
                   clip: str | None, upload: str | None, morph_a: str | None, morph_b: str | None,
-                  steps: float, griffin: bool, offsets: tuple[float, ...]) -> "Request":
+                  steps: float, griffin: bool, offsets: tuple[float, ...], named: tuple[float, ...] = ()) -> "Request":
         mode = MODES.get(mode_label, "random")
         like = upload or clip or None
         if mode == "variation" and not like:
@@ -58,19 +60,26 @@ class Request:
             "like": like if mode == "variation" else None,
             "morph_ends": (morph_a, morph_b) if mode == "morph" else None,
             "offsets": {k + 1: float(v) for k, v in enumerate(offsets) if v} or None,
+            "directions": named_values(named) or None,
             "griffin_lim": bool(griffin),
         })
 
 
+def named_values(named: tuple[float, ...]) -> dict[str, float]:
+    """The named sliders' values that are not 0, by name (hidden sliders sit at 0)."""
+    return {name: float(v) for name, v in zip(NAMED, named) if v}
+
+
 def page_preset(mode_label: str, temperature: float, seconds: Any, clip: str | None, upload: str | None,
-                morph_a: str | None, morph_b: str | None, griffin: bool, offsets: tuple[float, ...]) -> Preset:
+                morph_a: str | None, morph_b: str | None, griffin: bool, offsets: tuple[float, ...],
+                named: tuple[float, ...] = ()) -> Preset:
     """The panel's settings as a preset (what `distill generate --save-preset` keeps)."""
     mode = MODES.get(mode_label, "random")
     if mode == "variation" and upload:
         raise DistillError("a preset keeps a training clip, not an uploaded sound: pick a clip to keep it")
     return Preset(mode=mode, temperature=float(temperature),
                   duration=float(seconds) if seconds not in (None, "", 0) else None,
-                  offsets={k + 1: float(v) for k, v in enumerate(offsets) if v},
+                  offsets={k + 1: float(v) for k, v in enumerate(offsets) if v}, directions=named_values(named),
                   like=clip if mode == "variation" else None,
                   morph=(morph_a, morph_b) if mode == "morph" and morph_a and morph_b else None,
                   griffin_lim=bool(griffin))
@@ -90,6 +99,7 @@ def sound_label(index: int, sound: GeneratedSound) -> str:
 @dataclass
 class GeneratePanel:
     directions: list[gr.Slider]  # the catalog shows as many as the picked model has
+    named: list[gr.Slider]  # NAMED, in order: the catalog shows the picked model's reliable ones
     # What the history panel sets ("vary this", "morph from this") and follows (a batch made).
     mode: gr.Radio | None = None
     clip: gr.Dropdown | None = None
@@ -117,7 +127,10 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
                                 label=TEMPERATURE_LABELS["random"])
         duration = gr.Number(label="Duration in s (0 = like the clips)", value=0, minimum=0, elem_id="gen-duration")
     hint = gr.Markdown(elem_id="gen-hint")
-    with gr.Accordion("Principal directions, Griffin-Lim", open=False):
+    with gr.Row(elem_id="gen-named"):
+        named = [gr.Slider(-1.0, 1.0, value=0.0, step=0.1, label=name, info=MEANINGS[name], visible=False,
+                           elem_id=f"gen-{name}", min_width=160) for name in NAMED]
+    with gr.Accordion("More directions (pc1…pc4), Griffin-Lim", open=False, elem_id="gen-more"):
         gr.Markdown("<small>Move along the directions in which the training sounds differ most, "
                     "in units of their spread.</small>")
         directions = [gr.Slider(-3.0, 3.0, value=0.0, step=0.1, label=f"pc{k + 1}") for k in range(DIRECTION_SLOTS)]
@@ -151,11 +164,11 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
                                               scale=1, min_width=140)
         pack_summary = gr.Markdown(elem_id="gen-pack-summary", padding=True)
     settings = [mode, count, seed, temperature, duration, clip, upload, morph_a, morph_b, steps, griffin_lim,
-                *directions]
+                *directions, *named]
 
-    def request(mode_label, n, seed_value, temp, seconds, clip_name, upload_path, a, b, k, griffin, *pcs) -> Request:
+    def request(mode_label, n, seed_value, temp, seconds, clip_name, upload_path, a, b, k, griffin, *sliders) -> Request:
         return Request.from_page(mode_label, n, seed_value, temp, seconds, clip_name, upload_path, a, b, k, griffin,
-                                 tuple(pcs))
+                                 tuple(sliders[:DIRECTION_SLOTS]), tuple(sliders[DIRECTION_SLOTS:]))
 
     @handle_errors
     def show_mode(mode_label: str):
@@ -183,21 +196,24 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
     @handle_errors
     def use_preset(name: str | None, chosen: str | None):
         if not name or not chosen:
-            return (gr.update(),) * (8 + DIRECTION_SLOTS)
+            return (gr.update(),) * (8 + DIRECTION_SLOTS + len(NAMED))
         kept = list_presets(ws, name)[chosen]
         label = next(k for k, v in MODES.items() if v == kept.mode)
         morph_a, morph_b = kept.morph or (None, None)
         return (gr.update(value=label), kept.temperature, kept.duration or 0,
                 gr.update(value=kept.like) if kept.like else gr.update(), gr.update(value=morph_a) if morph_a else gr.update(),
                 gr.update(value=morph_b) if morph_b else gr.update(), kept.griffin_lim, chosen,
-                *[kept.offsets.get(k + 1, 0.0) for k in range(DIRECTION_SLOTS)])
+                *[kept.offsets.get(k + 1, 0.0) for k in range(DIRECTION_SLOTS)],
+                *[kept.directions.get(name, 0.0) for name in NAMED])
 
     @handle_errors
-    def save(name: str | None, preset_label: str, mode_label, temp, seconds, clip_name, upload_path, a, b, griffin, *pcs):
+    def save(name: str | None, preset_label: str, mode_label, temp, seconds, clip_name, upload_path, a, b, griffin,
+             *sliders):
         if not name:
             raise DistillError("pick a model first")
         kept = save_preset(ws, name, preset_label, page_preset(mode_label, temp, seconds, clip_name, upload_path, a, b,
-                                                               griffin, tuple(pcs)))
+                                                               griffin, tuple(sliders[:DIRECTION_SLOTS]),
+                                                               tuple(sliders[DIRECTION_SLOTS:])))
         gr.Info(f"Settings kept as preset “{kept}”.")
         return preset_choices(name, kept)
 
@@ -256,9 +272,9 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
     model.change(pick_model, [model], [clip, morph_a, morph_b, hint], api_visibility="private", show_progress="hidden")
     model.change(handle_errors(preset_choices), [model], [preset], api_visibility="private", show_progress="hidden")
     preset.input(use_preset, [model, preset],
-                 [mode, temperature, duration, clip, morph_a, morph_b, griffin_lim, preset_name, *directions],
+                 [mode, temperature, duration, clip, morph_a, morph_b, griffin_lim, preset_name, *directions, *named],
                  api_name="use_preset", show_progress="hidden")
-    kept_settings = [mode, temperature, duration, clip, upload, morph_a, morph_b, griffin_lim, *directions]
+    kept_settings = [mode, temperature, duration, clip, upload, morph_a, morph_b, griffin_lim, *directions, *named]
     save_button.click(save, [model, preset_name, *kept_settings], [preset], api_name="save_preset")
     rename_button.click(rename, [model, preset, preset_name], [preset], api_name="rename_preset")
     delete_button.click(delete, [model, preset], [preset], api_name="delete_preset")
@@ -267,4 +283,4 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
     made = generate_button.click(generate, [model, *settings], players, api_name="generate")
     pack_button.click(pack, [model, pack_size, pack_format, pack_rate, *settings], [pack_download, pack_summary],
                       api_name="pack")
-    return GeneratePanel(directions=directions, mode=mode, clip=clip, upload=upload, morph_a=morph_a, made=made)
+    return GeneratePanel(directions=directions, named=named, mode=mode, clip=clip, upload=upload, morph_a=morph_a, made=made)

@@ -41,6 +41,9 @@ def _sound_options(cmd: argparse.ArgumentParser, default_n: int) -> None:
         cmd.add_argument(f"--pc{k}", type=float, default=None, metavar="X",
                          help=argparse.SUPPRESS if k > 2 else
                          f"move along principal direction {k}, in units of the data's spread (also --pc3..--pc{PC_FLAGS})")
+    cmd.add_argument("--set", action="append", default=[], metavar="NAME=V", dest="directions",
+                     help="move a named direction from -1 to 1: brightness, attack, tail, noise, pitch, width "
+                          "(repeatable; `distill models info MODEL` lists the model's)")
     cmd.add_argument("--offset", action="append", default=[], metavar="K=V",
                      help="move along principal direction K by V spreads (repeatable)")
     cmd.add_argument("--griffin-lim", action="store_true", help="decode with Griffin-Lim instead of the vocoder (its own, else the pretrained one)")
@@ -82,6 +85,17 @@ def parse_offsets(args: argparse.Namespace) -> dict[int, float]:
     return offsets
 
 
+def parse_directions(items: list[str]) -> dict[str, float]:
+    """`--set name=v` options as {name: v} (the model checks the names and the range)."""
+    values = {}
+    for item in items:
+        match = re.fullmatch(r"\s*([a-z]+)\s*=\s*([-+]?[\d.]+(?:e[-+]?\d+)?)\s*", item, re.IGNORECASE)
+        if not match:
+            raise DistillError(f"--set {item!r}: write NAME=V, e.g. --set brightness=0.5")
+        values[match.group(1).lower()] = float(match.group(2))
+    return values
+
+
 def asked_preset(args: argparse.Namespace, ws) -> Preset:
     """The settings the options ask for: `--preset`'s (or the defaults), with every option
     given on the command line put over them."""
@@ -90,7 +104,8 @@ def asked_preset(args: argparse.Namespace, ws) -> Preset:
     if args.like and args.morph:
         raise DistillError("--like and --morph are two modes: give one of them")
     base = get_preset(ws, args.model, args.preset) if args.preset else Preset()
-    changes: dict = {"offsets": {**base.offsets, **parse_offsets(args)}}
+    changes: dict = {"offsets": {**base.offsets, **parse_offsets(args)},
+                     "directions": {**base.directions, **parse_directions(args.directions)}}
     if args.morph:
         changes |= {"mode": "morph", "morph": tuple(args.morph), "like": None}
     elif args.like:

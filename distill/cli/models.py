@@ -139,11 +139,22 @@ def run_info(args: argparse.Namespace) -> int:
          f"from {analysis['generation_clips']} clips; {analysis['default_seconds']:g} s long by default, "
          f"packs at {analysis['loudness_lufs']:g} LUFS"),
         ("vocoder", synthesis["label"] + (f" ({synthesis['why']})" if synthesis.get("why") else "")),
+        ("directions", _directions_line(details["directions"])),
     ]
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {_fmt(value)}")
     return 0
+
+
+def _directions_line(directions: list[dict] | None) -> str:
+    """`brightness, tail, … (--set NAME=-1..1); hidden: pitch (the clips are not pitched)`."""
+    if directions is None:
+        return "export again to have them (this file has no clip trajectories)"
+    shown = [d["name"] for d in directions if d["shown"]]
+    hidden = [f"{d['name']} ({d['reason']})" for d in directions if not d["shown"]]
+    return (f"{', '.join(shown) or 'none'} (--set NAME=-1..1)"
+            + (f"; not reliable here: {'; '.join(hidden)}" if hidden else ""))
 
 
 def _summary(entry: ModelEntry) -> str:
