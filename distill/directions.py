@@ -8,24 +8,28 @@ runs from -1 to +1; 0 is the sound as the recipe makes it.
 How they are found (`find_directions`, at export; a file exported before them has them found
 when it is opened):
 
-1. The training clips' trajectories (`distill.trajectories`) are decoded, and each latent
-   frame gets the descriptors of the mel frames it makes (a clip, for `attack`: its onset).
-2. Each descriptor is regressed (ridge) on the frames' coordinates along the data's main
-   principal directions, each scaled by its spread, so a step of 1 is a step of one typical
-   spread: the direction asks the least unusual move of the latent for the change. Moving in
-   those coordinates keeps a frame where real frames are (the same reason generation moves
-   only along them).
-3. Directions are made orthogonal in those coordinates, the best-predicted first, so moving one
-   does not also move another's fit.
-4. Each direction's range is the widest on a ladder of spans whose two ends keep the decoded
-   sounds inside the family: MMD² against the clips' own reconstructions at most twice the
-   split-half floor of those reconstructions. The features are the family's (`distill.family`)
-   read from the decoded mel rather than from rendered audio: the search decodes hundreds of
-   sounds, a vocoder for each would make export minutes longer. `benchmarks/bench_directions.py`
-   measures the ends on rendered audio with the family scorer itself.
-5. A direction is shown only if its descriptor rises at every one of 5 slider steps (mean over
-   the clips), by a useful amount, and the other descriptors move less than half as much (each
-   in units of its spread over the clips). The rest are kept with the reason, for `models info`.
+1. What is measured on: 16 random sounds as generation makes them (seeds 0-15, temperature 1,
+   the default length), decoded to features; descriptors are read off the decoded features
+   (`Describer`: power-weighted over the frames within 40 dB of the peak).
+2. What each principal direction of the latent does: each of the 16 main directions is moved
+   ±0.5 of its spread (weighted by how much each frame sounds, as generation moves sounds)
+   and the change of every descriptor is measured through the decoder itself (a response
+   matrix G). A regression of the descriptors on the clips' own latents was tried first: it
+   finds what goes together in the data, not what the decoder does (its brightness direction
+   made the drums duller).
+3. The step for descriptor j is the shortest that changes j and holds every other descriptor
+   and the level still, G (GᵀG)⁻¹ e_j (as InterFaceGAN's conditional editing projects other
+   attributes out). Moving in spreads along the main directions keeps frames where real frames
+   are, the reason generation moves only along them.
+4. The range: a ladder of spans, tried from the smallest up until the ends leave the family
+   (MMD² against the clips' reconstructions over twice their split-half floor, the family's
+   features (`distill.family`) read off the decoded mel). Each span is judged at 5 slider steps:
+   the descriptor's mean rises at every step, by at least a quarter of its spread, in at least
+   3 of 4 sounds, and no other descriptor moves half as much. The widest span that passes is
+   checked once more on rendered audio with the family scorer itself, stepping down the ladder
+   until both ends sound inside (the mel's reading alone let the drums' width reach 2.4× the
+   floor). `benchmarks/bench_directions.py` measures it all again on audio.
+5. A direction with no passing span is not shown; it is kept with the reason, for `models info`.
 
 `tail` is not a latent direction: a decay is a sequence of frames, and a fixed shift of every
 frame changes what each frame sounds like, not how many there are. Its slider plays the decay
@@ -45,14 +49,14 @@ import torchaudio
 
 from distill import DistillError
 from distill.audio import AudioSettings, side_pool
-from distill.family import mmd2, split_half_floor, standardise
+from distill.family import mmd2, sound_stats, split_half_floor, standardise
 from distill.trajectories import Generator, Trajectory, TrajectoryBank, fit_frames, retime
 
 NAMES = ("brightness", "attack", "tail", "noise", "pitch", "width")
 FORMAT_VERSION = 1
 COORDINATES = 16  # principal directions a named direction is made of: room to hold the others still
 PROBE = 0.5  # spreads each principal direction is moved by to measure what it does
-REFERENCE_CLIPS = 16  # clips whose reconstructions are the family (evenly through the bank)
+REFERENCE_CLIPS = 32  # clips whose reconstructions are the family (evenly through the bank)
 REFERENCE_SOUNDS = 16  # random sounds (seeds 0..15) the directions are measured and judged on
 AGREEMENT = 0.75  # a shown direction moves its descriptor the right way in at least this share of them
 REFERENCE_SECONDS = 3.0  # each decoded at most this long
@@ -277,17 +281,40 @@ class _Reference:
     vectors: np.ndarray
     floor: float
     pitched: bool  # the clips' reconstructions' median mel peak prominence is PITCHED_PROMINENCE_DB or more
+    heard: "_Heard | None" = None  # the family on rendered audio, when a synthesizer is given
+
+
+@dataclass
+class _Heard:
+    """The family as rendered audio: the clips' reconstructions voiced by `synthesize`, their
+    family features (`distill.family.sound_stats`) and split-half floor."""
+
+    synthesize: Callable[[torch.Tensor], torch.Tensor]
+    sample_rate: int
+    vectors: np.ndarray
+    floor: float
+
+    def vector(self, feats: torch.Tensor) -> np.ndarray:
+        wave = self.synthesize(feats)
+        return sound_stats(wave.mean(0) if wave.dim() == 2 else wave, self.sample_rate).vector
+
+    def ratio(self, feats: list[torch.Tensor]) -> float:
+        """MMD² of these sounds against the clips', as × the floor."""
+        reference, made = standardise(self.vectors, np.stack([self.vector(f) for f in feats]))
+        return mmd2(made, reference) / max(self.floor, 1e-12)
 
 
 def find_directions(model: Any, bank: TrajectoryBank, analysis: dict[str, Any], settings: AudioSettings,
+                    synthesize: Callable[[torch.Tensor], torch.Tensor] | None = None,
                     progress: Callable[[str], None] | None = None) -> Directions:
     """The model's named directions (see the module's docstring): measure, solve, range, check.
-    On the CPU: several seconds for the default model."""
+    `synthesize` (features → wave, `distill.synthesis.Synthesizer`) checks each range's ends on
+    rendered audio too. On the CPU: 10-20 s for the default model."""
     model.eval()
     stride = model.config.time_stride
     basis = analysis["directions"].float()[:COORDINATES]
     spreads = analysis["direction_std"].float()[:COORDINATES].clamp(min=1e-6)
-    reference = _reference(model, bank, analysis, Describer(settings, stride))
+    reference = _reference(model, bank, analysis, Describer(settings, stride), synthesize)
     pitched = reference.pitched
     describer = Describer(settings, stride)
     if progress:
@@ -366,7 +393,8 @@ def _decode(model: Any, trajectories: list[Trajectory]) -> list[torch.Tensor]:
     return list(mels)
 
 
-def _reference(model: Any, bank: TrajectoryBank, analysis: dict[str, Any], describer: Describer) -> _Reference:
+def _reference(model: Any, bank: TrajectoryBank, analysis: dict[str, Any], describer: Describer,
+               synthesize: Callable[[torch.Tensor], torch.Tensor] | None) -> _Reference:
     settings, stride = describer.settings, describer.stride
     count = min(REFERENCE_CLIPS, len(bank))
     picks = sorted({round(i * (len(bank) - 1) / max(1, count - 1)) for i in range(count)})
@@ -381,8 +409,14 @@ def _reference(model: Any, bank: TrajectoryBank, analysis: dict[str, Any], descr
     sounds = [maker.random(1.0, frames, seed, torch.Generator().manual_seed(seed))[0] for seed in range(REFERENCE_SOUNDS)]
     feats = _decode(model, sounds)
     pitched = float(np.median([_prominence(f, settings) for f in clips])) >= PITCHED_PROMINENCE_DB
+    heard = None
+    if synthesize is not None:
+        heard = _Heard(synthesize, settings.sample_rate, np.zeros(0), 0.0)
+        heard.vectors = np.stack([heard.vector(f) for f in clips])
+        heard.floor = float(np.mean([split_half_floor(standardise(heard.vectors)[0], seed) for seed in range(5)])) \
+            if len(picks) >= 4 else 0.0
     return _Reference(sounds, frames, feats, [describer.clip_values(f) for f in feats], vectors, float(np.mean(floors)),
-                      pitched)
+                      pitched, heard)
 
 
 def _moved(name: str, vector: torch.Tensor | None, amount: float, reference: _Reference, bank: TrajectoryBank
@@ -408,17 +442,24 @@ def _ranged(name: str, vector: torch.Tensor | None, model: Any, reference: _Refe
     family: a failure at a small span is often measurement noise (a tail measured in whole
     frames, a change smaller than the clips' differences), and what a slider is judged by is
     the span it is given."""
-    best: tuple[float, dict[str, Any]] | None = None
+    passing: list[tuple[float, dict[str, Any]]] = []
     reason = ""
     for span in TAIL_SPANS if vector is None else SPANS:
         reason, report = _judge(name, vector, span, model, reference, describer, bank)
         if reason == "":
-            best = (span, report)
+            passing.append((span, report))
         elif reason == OUTSIDE:
             break
-    if best is None:
-        return Direction(name, 0.0, vector, False, reason, report)
-    return Direction(name, best[0], vector, True, "", best[1])
+    for span, report in reversed(passing):  # the widest whose ends also sound inside the family
+        if reference.heard is None:
+            return Direction(name, span, vector, True, "", report)
+        ends = [reference.heard.ratio(_decode(model, _moved(name, vector, sign * span, reference, bank)[0]))
+                for sign in (-1.0, 1.0)]
+        report = {**report, "heard_mmd2_ends_x_floor": [round(e, 3) for e in ends]}
+        if max(ends) <= MMD_LIMIT:
+            return Direction(name, span, vector, True, "", report)
+        reason = OUTSIDE + " (rendered)"
+    return Direction(name, 0.0, vector, False, reason, report)
 
 
 def _judge(name: str, vector: torch.Tensor | None, span: float, model: Any, reference: _Reference,
@@ -482,6 +523,8 @@ def directions_of(model_file: Any, network: Any = None) -> Directions:
         from distill.trajectories import stored_bank
 
         model = network if network is not None else model_file.build_model(torch.device("cpu"))
+        from distill.synthesis import Synthesizer
+
         _found[key] = find_directions(model, stored_bank(model_file), model_file.analysis,
-                                      model_file.audio_settings)
+                                      model_file.audio_settings, Synthesizer.for_model(model_file))
     return _found[key]

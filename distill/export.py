@@ -19,6 +19,7 @@ from distill.audio import AudioSettings, loudness_lufs, read_audio, resolve_devi
 from distill.model import ConvVAE, ModelConfig
 from distill.modelfile import ModelFile, analyse_latents, new_metadata, save_model_file, target_path
 from distill.directions import ANALYSIS_KEY, find_directions
+from distill.synthesis import Synthesizer
 from distill.trajectories import TrajectoryBank, build_bank
 from distill.workspace import Workspace
 
@@ -104,9 +105,8 @@ def export_model(ws: Workspace, experiment: str, name: str | None = None, checkp
     analysis = analyse_latents(model, segments)
     analysis["dataset_fingerprint"] = fingerprint
     analysis["matches_training_data"] = fingerprint == ckpt.get("dataset_fingerprint")
-    bank = trajectory_bank(ws, dataset, model, settings)
-    analysis["trajectories"] = bank.to_plain()
-    analysis[ANALYSIS_KEY] = find_directions(model, bank, analysis, settings).to_plain()
+    analysis["trajectories"] = trajectory_bank(ws, dataset, model, settings).to_plain()
+    bank = TrajectoryBank.from_plain(analysis["trajectories"])  # as the file keeps it (half precision)
 
     metrics = ckpt.get("metrics") or {}
     metadata = new_metadata(
@@ -121,4 +121,7 @@ def export_model(ws: Workspace, experiment: str, name: str | None = None, checkp
     model_file = ModelFile(path=path, model_config=config, audio_settings=settings,
                            state={k: v.detach().cpu() for k, v in model.state_dict().items()},
                            analysis=analysis, metadata=metadata, vocoder=None)
+    # The sliders' ranges are checked on sounds as the file will voice them (the pretrained vocoder).
+    synthesize = Synthesizer.for_model(model_file, next(model.parameters()).device)
+    analysis[ANALYSIS_KEY] = find_directions(model, bank, analysis, settings, synthesize).to_plain()
     return save_model_file(path, model_file)
