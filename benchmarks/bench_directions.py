@@ -49,7 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_generate import DEFAULT_CORPORA, model_for, split, stats_of  # noqa: E402
 
 from distill.audio import features  # noqa: E402
-from distill.directions import UNITS, Describer, find_directions  # noqa: E402
+from distill.descriptors import UNITS, Describer  # noqa: E402
+from distill.directions import find_directions  # noqa: E402
 from distill.family import mmd2, sound_stats, split_half_floor, standardise  # noqa: E402
 from distill.generate import SoundSpec, open_studio, under_ceiling  # noqa: E402
 from distill.workspace import Workspace  # noqa: E402

@@ -265,16 +265,22 @@ def model_details(ws: Workspace, name_or_path: str | Path) -> dict[str, Any]:
             **_generation_summary(analysis.get("trajectories")),
         },
         "vocoder": vocoder,
-        "directions": _directions_summary(model_file),
+        **_directions_summary(model_file),
     }
 
 
-def _directions_summary(model_file: Any) -> list[dict[str, Any]] | None:
-    """The named directions (`distill.directions`), shown or not and why; None for a file
-    without clip trajectories (they are found from them)."""
+def _directions_summary(model_file: Any) -> dict[str, Any]:
+    """directions: the named directions (`distill.directions`), shown or not and why, or None
+    with directions_problem saying why there are none (a file without clip trajectories, or
+    one whose directions cannot be found now: its details still show)."""
     if not isinstance(model_file.analysis.get("trajectories"), dict):
-        return None
-    return [d.describe() for d in directions_of(model_file).items]
+        return {"directions": None, "directions_problem": "export it again to have them (this file has no clip "
+                                                           "trajectories)"}
+    try:
+        found = directions_of(model_file, Synthesizer.for_model(model_file))
+    except DistillError as exc:
+        return {"directions": None, "directions_problem": str(exc)}
+    return {"directions": [d.describe() for d in found.items], "directions_problem": None}
 
 
 def _generation_summary(trajectories: Any) -> dict[str, Any]:

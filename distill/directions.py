@@ -45,12 +45,12 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torchaudio
 
 from distill import DistillError
-from distill.audio import AudioSettings, side_pool
+from distill.audio import AudioSettings
+from distill.descriptors import ATTACK_LATENTS, UNITS, Describer, prominence
 from distill.family import mmd2, sound_stats, split_half_floor, standardise
-from distill.trajectories import Generator, Trajectory, TrajectoryBank, fit_frames, retime
+from distill.trajectories import Generator, Trajectory, TrajectoryBank, fit_frames, retime, stored_bank
 
 NAMES = ("brightness", "attack", "tail", "noise", "pitch", "width")
 FORMAT_VERSION = 1
@@ -60,9 +60,6 @@ REFERENCE_CLIPS = 32  # clips whose reconstructions are the family (evenly throu
 REFERENCE_SOUNDS = 16  # random sounds (seeds 0..15) the directions are measured and judged on
 AGREEMENT = 0.75  # a shown direction moves its descriptor the right way in at least this share of them
 REFERENCE_SECONDS = 3.0  # each decoded at most this long
-ACTIVE_DB = 40.0  # a frame within this of the clip's peak describes it
-PITCH_STRONG_DB = 15.0  # the lowest band within this of a frame's strongest is its pitch
-ATTACK_LATENTS = 2  # an attack is the first latent frames (46 ms at the default stride); the third fades
 MMD_LIMIT = 2.0  # an end of the range may be this many times the family's split-half floor
 SPANS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # latent spans tried, in spreads along the direction
 TAIL_SPANS = (0.1, 0.2, 0.3, 0.45, 0.6, 0.8)  # tail spans tried: log of the decay's stretch at +1
@@ -75,8 +72,6 @@ CROSSTALK = 0.5  # and every other descriptor less than this share of that
 # pitched. Measured on the clips' reconstructions (medians): dev-pitched 41.6 dB, the example
 # corpus 28.7, dev-drums 18.6.
 PITCHED_PROMINENCE_DB = 25.0
-UNITS = {"brightness": "Hz", "attack": "dB/frame", "tail": "s", "noise": "flatness", "pitch": "semitones",
-         "width": "dB side/mid"}
 MEANINGS = {"brightness": "brighter (spectral centroid up)", "attack": "harder attack (steeper onset)",
             "tail": "longer tail (slower decay)", "noise": "noisier (flatter spectrum)",
             "pitch": "higher register (lowest strong partial up)", "width": "wider (more side)"}
@@ -181,91 +176,6 @@ def _stretch_decay(trajectory: Trajectory, pace: float, bank: TrajectoryBank,
     return fit_frames(retime(trajectory, pace, frames), frames, bank, generator)
 
 
-# -- descriptors of decoded features ----------------------------------------------------------
-
-@dataclass(frozen=True)
-class Describer:
-    """Reads the descriptors and the family features off decoded features (rows, frames)."""
-
-    settings: AudioSettings
-    stride: int
-
-    def __post_init__(self) -> None:
-        bank = torchaudio.functional.melscale_fbanks(self.settings.n_fft // 2 + 1, self.settings.f_min,
-                                                     self.settings.f_max, self.settings.n_mels,
-                                                     self.settings.sample_rate)
-        freqs = torch.linspace(0, self.settings.sample_rate / 2, bank.shape[0])
-        centres = (freqs[:, None] * bank).sum(0) / bank.sum(0).clamp(min=1e-12)
-        object.__setattr__(self, "centres", centres.clamp(min=20.0))
-        n = self.settings.n_mels
-        k = torch.arange(20, dtype=torch.float32)[:, None]
-        object.__setattr__(self, "dct", torch.cos(math.pi / n * (torch.arange(n) + 0.5) * k))
-
-    def frame_values(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per mel frame: level (dB), brightness (log2 of the centroid in Hz), noise (flatness in dB), pitch (semitones from A440) and width (dB
-        side/mid, stereo)."""
-        mid = feats[: self.settings.n_mels].float()
-        power = torch.exp(2 * mid)
-        level = torch.logsumexp(2 * mid, dim=0) * (10 / math.log(10))
-        centroid = (self.centres[:, None] * power).sum(0) / power.sum(0)
-        floor = power.amax(0, keepdim=True) * 1e-8
-        clipped = torch.maximum(power, floor)
-        flatness = clipped.log().mean(0).exp() / clipped.mean(0)
-        strong = mid >= mid.amax(0, keepdim=True) - PITCH_STRONG_DB * math.log(10) / 20
-        lowest = strong.float().argmax(0)
-        pitch = self.centres[lowest]
-        values = {"level": level, "brightness": centroid.log2(), "noise": 10 * flatness.log10(),
-                  "pitch": 12 * torch.log2(pitch / 440.0)}
-        if self.settings.channels == 2:
-            side = feats[self.settings.n_mels:].float()
-            pooled = side_pool(mid, self.settings)
-            values["width"] = (torch.logsumexp(side, 0) - torch.logsumexp(pooled, 0)) * (20 / math.log(10))
-        return values
-
-    def clip_values(self, feats: torch.Tensor) -> dict[str, float]:
-        """A decoded sound's descriptors: each frame value weighted by power over the active
-        frames; level, their mean power in dB (held still, not a slider); attack, the steepest rise in the first latent frames; tail, seconds from the
-        peak to the last active frame."""
-        frames = self.frame_values(feats)
-        level = frames["level"]
-        peak = int(level.argmax())
-        active = level >= level.max() - ACTIVE_DB
-        weight = torch.where(active, torch.exp((level - level.max()) * (math.log(10) / 10)), torch.zeros_like(level))
-        out = {}
-        for name in ("brightness", "noise", "pitch", "width"):
-            if name in frames:
-                out[name] = float((frames[name] * weight).sum() / weight.sum())
-        out["brightness"] = 2 ** out["brightness"]
-        out["level"] = float(torch.logsumexp(level[active] * (math.log(10) / 10), 0) * (10 / math.log(10))
-                             - 10 * math.log10(int(active.sum())))
-        onset = level[: self.stride * ATTACK_LATENTS + 1]
-        out["attack"] = float((onset[1:] - onset[:-1]).max()) if onset.shape[0] > 1 else 0.0
-        last = int(active.nonzero().max())
-        out["tail"] = self.settings.frames_to_seconds(max(0, last - peak))
-        return out
-
-    def family_vector(self, feats: torch.Tensor) -> np.ndarray:
-        """The family features (`distill.family`: 20 cepstral means and spreads, prominence,
-        flatness, decay, centroid in kHz), read from the decoded mel of the mid."""
-        mid = feats[: self.settings.n_mels].float()
-        frames = self.frame_values(feats)
-        level = frames["level"]
-        active = level >= level.max() - 60.0
-        if int(active.sum()) < 2:
-            active[:] = True
-        cepstrum = self.dct @ (2 * mid[:, active])
-        spectrum = torch.exp(2 * mid[:, active]).mean(1)
-        prominence = 10 * math.log10(float(spectrum.sort().values[-5:].mean() / spectrum.median().clamp(min=1e-20)))
-        lv = level[active]
-        half = max(1, lv.shape[0] // 2)
-        power = torch.exp(2 * mid[:, active])
-        centroid = float((self.centres[:, None] * power).sum() / power.sum()) / 1000
-        flatness = 10 ** (float(frames["noise"][active].median()) / 10)
-        return torch.cat([cepstrum.mean(1), cepstrum.std(1, correction=0),
-                          torch.tensor([prominence, flatness,
-                                        float(lv[half:].mean() - lv[:half].mean()), centroid])]).double().numpy()
-
-
 # -- finding them -----------------------------------------------------------------------------
 
 @dataclass
@@ -338,11 +248,6 @@ def find_directions(model: Any, bank: TrajectoryBank, analysis: dict[str, Any], 
     return Directions(tuple(items), pitched)
 
 
-def _prominence(feats: torch.Tensor, settings: AudioSettings) -> float:
-    spectrum = torch.exp(2 * feats[: settings.n_mels].float()).mean(1)
-    return 10 * math.log10(float(spectrum.sort().values[-5:].mean() / spectrum.median().clamp(min=1e-20)))
-
-
 def _response(model: Any, reference: _Reference, describer: Describer, basis: torch.Tensor, spreads: torch.Tensor,
               onset: bool) -> dict[str, torch.Tensor]:
     """{descriptor: (K,) its mean change over the reference clips per spread moved along each
@@ -408,7 +313,7 @@ def _reference(model: Any, bank: TrajectoryBank, analysis: dict[str, Any], descr
     maker = Generator(bank, analysis, settings, stride)
     sounds = [maker.random(1.0, frames, seed, torch.Generator().manual_seed(seed))[0] for seed in range(REFERENCE_SOUNDS)]
     feats = _decode(model, sounds)
-    pitched = float(np.median([_prominence(f, settings) for f in clips])) >= PITCHED_PROMINENCE_DB
+    pitched = float(np.median([prominence(f, settings) for f in clips])) >= PITCHED_PROMINENCE_DB
     heard = None
     if synthesize is not None:
         heard = _Heard(synthesize, settings.sample_rate, np.zeros(0), 0.0)
@@ -507,10 +412,12 @@ ANALYSIS_KEY = "named_directions"
 _found: dict[tuple[str, int, int], Directions] = {}  # files exported before directions: found once per process
 
 
-def directions_of(model_file: Any, network: Any = None) -> Directions:
+def directions_of(model_file: Any, synthesize: Callable[[torch.Tensor], torch.Tensor], network: Any = None
+                  ) -> Directions:
     """A model file's (`distill.modelfile.ModelFile`) named directions: as it stores them, or,
-    for a file exported before they were, found now (its network built on the CPU unless given)
-    and kept for the rest of the process."""
+    for a file exported before they were, found now and kept for the rest of the process (its
+    network built on the CPU unless given; `synthesize` must be the file's own default decoder,
+    `Synthesizer.for_model(model_file)`, as export uses, so every caller finds the same ones)."""
     plain = model_file.analysis.get(ANALYSIS_KEY)
     if isinstance(plain, dict):
         try:
@@ -520,11 +427,7 @@ def directions_of(model_file: Any, network: Any = None) -> Directions:
     stat = model_file.path.stat()
     key = (str(model_file.path.resolve()), stat.st_mtime_ns, stat.st_size)
     if key not in _found:
-        from distill.trajectories import stored_bank
-
         model = network if network is not None else model_file.build_model(torch.device("cpu"))
-        from distill.synthesis import Synthesizer
-
         _found[key] = find_directions(model, stored_bank(model_file), model_file.analysis,
-                                      model_file.audio_settings, Synthesizer.for_model(model_file))
+                                      model_file.audio_settings, synthesize)
     return _found[key]

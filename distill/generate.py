@@ -141,7 +141,8 @@ class Studio:
     def directions(self) -> Directions:
         """The model's named directions (found now, once, for a file exported before them)."""
         if self._directions is None:
-            self._directions = directions_of(self.file, self.model)
+            self._directions = directions_of(self.file, Synthesizer.for_model(self.file, self.opened.device),
+                                             self.model)
         return self._directions
 
     def seconds_to_latents(self, seconds: float) -> int:

@@ -14,10 +14,12 @@ import torch
 
 from distill import DistillError
 from distill.audio import features
-from distill.directions import ANALYSIS_KEY, NAMES, Describer, Directions, directions_of
+from distill.descriptors import Describer
+from distill.directions import ANALYSIS_KEY, NAMES, Directions, directions_of
 from distill.generate import SoundSpec, generate_sounds, open_studio
 from distill.modelfile import load_model_file, save_model_file
 from distill.presets import Preset, get_preset
+from distill.synthesis import Synthesizer
 
 STEPS = (-1.0, -0.5, 0.0, 0.5, 1.0)
 SEEDS = (0, 1, 2, 3)
@@ -55,14 +57,15 @@ def test_every_shown_direction_moves_its_property_monotonically_in_the_sounds_ma
 
 
 def test_directions_are_stored_and_found_again_for_a_file_without_them(ws, model, tmp_path) -> None:
-    stored = directions_of(load_model_file(ws.models_dir / "ex.distillgan"))
+    stored = directions_of(load_model_file(ws.models_dir / "ex.distillgan"), None)
     assert [d.name for d in stored.items] == list(NAMES)
     assert Directions.from_plain(stored.to_plain()).to_plain()["items"][0]["span"] == stored.items[0].span
     old = load_model_file(ws.models_dir / "ex.distillgan")
     analysis = {k: v for k, v in old.analysis.items() if k != ANALYSIS_KEY}
     older = save_model_file(tmp_path / "older.distillgan", dataclasses.replace(old, analysis=analysis,
                                                                                path=tmp_path / "older.distillgan"))
-    found = directions_of(load_model_file(older))
+    older_file = load_model_file(older)
+    found = directions_of(older_file, Synthesizer.for_model(older_file))
     assert [(d.name, d.shown, d.span) for d in found.items] == [(d.name, d.shown, d.span) for d in stored.items]
 
 

@@ -48,6 +48,8 @@ def details_markdown(details: dict[str, Any]) -> str:
     if analysis.get("matches_training_data") is False:
         lines.append("- ⚠ the dataset has changed since training: the latent statistics describe it as it is now")
     named = details.get("directions")
+    if named is None and details.get("directions_problem"):
+        lines.append(f"- **Directions** none: {details['directions_problem']}")
     if named is not None:
         shown = [d["name"] for d in named if d["shown"]]
         hidden = [f"{d['name']} ({d['reason']})" for d in named if not d["shown"]]

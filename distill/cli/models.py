@@ -139,7 +139,8 @@ def run_info(args: argparse.Namespace) -> int:
          f"from {analysis['generation_clips']} clips; {analysis['default_seconds']:g} s long by default, "
          f"packs at {analysis['loudness_lufs']:g} LUFS"),
         ("vocoder", synthesis["label"] + (f" ({synthesis['why']})" if synthesis.get("why") else "")),
-        ("directions", _directions_line(details["directions"])),
+        ("directions", _directions_line(details["directions"]) if details["directions"] is not None
+         else f"none: {details['directions_problem']}"),
     ]
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
@@ -147,10 +148,8 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _directions_line(directions: list[dict] | None) -> str:
+def _directions_line(directions: list[dict]) -> str:
     """`brightness, tail, … (--set NAME=-1..1); hidden: pitch (the clips are not pitched)`."""
-    if directions is None:
-        return "export again to have them (this file has no clip trajectories)"
     shown = [d["name"] for d in directions if d["shown"]]
     hidden = [f"{d['name']} ({d['reason']})" for d in directions if not d["shown"]]
     return (f"{', '.join(shown) or 'none'} (--set NAME=-1..1)"
