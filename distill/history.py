@@ -40,6 +40,7 @@ from distill.atomic import atomic_copy, ensure_space, output_set
 from distill.audio import AudioSettings, OutputFormat, levels, read_audio, write_sound
 from distill.generate import GENERATED_SOURCE, GeneratedSound, SoundSpec, Studio, file_name, generated_dir, \
     open_studio, under_ceiling
+from distill.instrument import parse_formats
 from distill.modelfile import load_model_file, resolve_model
 from distill.pack import PackResult, PackSound, pack_head, pack_paths, write_pack
 from distill.pictures import write_thumbnail
@@ -432,12 +433,14 @@ def _transform_again(ws: Workspace, model: _Model, original: HistoryEntry, fmt: 
 
 def pack_kept(ws: Workspace, model: str | Path, out_dir: str | Path | None = None, name: str | None = None,
               fmt: OutputFormat = OutputFormat(), device: str = "auto",
-              progress: Callable[[int, int], None] | None = None) -> PackResult:
+              progress: Callable[[int, int], None] | None = None, instruments: tuple[str, ...] = ()) -> PackResult:
     """A sample pack (`distill.pack.write_pack`: trimmed, loudness-matched, numbered, with
     pack.json and a zip) of the model's kept sounds, numbered as the history lists them
     (newest batch first). A generated sound is
     rendered again from its spec (the float samples, before the 16-bit file the page plays),
-    so `distill.pack.regenerate` makes it again; a transformed clip is read from its file."""
+    so `distill.pack.regenerate` makes it again; a transformed clip is read from its file.
+    `instruments`: "sfz", "dspreset" (`distill.instrument`): the sounds as a playable instrument too."""
+    instruments = parse_formats(instruments)
     opened = _open_model(ws, model)
     kept = [e for e in _load(history_dir(ws, opened.id)) if e.kept]
     if not kept:
@@ -470,4 +473,4 @@ def pack_kept(ws: Workspace, model: str | Path, out_dir: str | Path | None = Non
                 about.update(transform=entry.transform)
             yield PackSound(wave, entry.audio, about)
 
-    return write_pack(folder, zip_path, sounds(), len(kept), settings.sample_rate, fmt, head, progress)
+    return write_pack(folder, zip_path, sounds(), len(kept), settings.sample_rate, fmt, head, progress, instruments)

@@ -24,6 +24,7 @@ import numpy as np
 
 from distill import DistillError, __version__
 from distill.audio import OutputFormat, levels, loudness_lufs, resample, sound_end, true_peak_dbtp, write_sound
+from distill.instrument import analyse, parse_formats, write_instruments
 from distill.generate import SoundSpec, Studio, batch_specs, file_name, open_studio
 from distill.atomic import OutputSet, atomic_write_json, ensure_space, output_set
 from distill.workspace import Workspace, file_sha256, sanitize_filename, unique_path
@@ -104,16 +105,19 @@ def _num(value: float) -> float | None:
 def make_pack(ws: Workspace, model: str | Path, n: int = 12, seed: int | None = None, mode: str = "random",
               duration: float | None = None, temperature: float = 1.0, like: str | None = None,
               morph_ends: tuple[str, str] | None = None, offsets: dict[int, float] | None = None,
-              directions: dict[str, float] | None = None, griffin_lim: bool = False, out_dir: str | Path | None = None, name: str | None = None,
+              directions: dict[str, float] | None = None, griffin_lim: bool = False,
+              out_dir: str | Path | None = None, name: str | None = None,
               device: str = "auto", progress=None, fmt: OutputFormat = OutputFormat(),
-              loudness_lufs_target: float | None = None) -> PackResult:
+              loudness_lufs_target: float | None = None, instruments: tuple[str, ...] = ()) -> PackResult:
     """Render `n` sounds (see `distill.generate.batch_specs` for the modes) into
     `<out_dir or workspace/packs>/<name>/` and `<name>.zip` beside it. Both are built under
     temporary names and renamed when complete: a failure or a kill leaves nothing half-made,
     and a pack that cannot fit is refused before any sound is rendered.
     `progress(done, total)` is called after each sound. Each sound is written in `fmt` (default
     24-bit WAV at the model's rate), loudness-matched to `loudness_lufs_target` (default: the
-    training clips' median loudness) under a true-peak ceiling of -1 dBTP."""
+    training clips' median loudness) under a true-peak ceiling of -1 dBTP. `instruments`: "sfz",
+    "dspreset" (`distill.instrument`): the sounds as a playable instrument too."""
+    instruments = parse_formats(instruments)
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
     specs = batch_specs(n, seed, mode, duration, temperature, like, morph_ends, offsets, directions)
     studio = open_studio(ws, model, griffin_lim, device)
@@ -127,7 +131,8 @@ def make_pack(ws: Workspace, model: str | Path, n: int = 12, seed: int | None = 
     sounds = (PackSound(wave, file_name(model_name, spec), {"spec": spec.to_dict(), "made_of": recipe.describe()})
               for spec, (wave, _, recipe) in zip(specs, studio.render_all(specs)))
     head = pack_head(studio, fmt, target, _settings(specs[0], seed, n))
-    return write_pack(folder, zip_path, sounds, len(specs), studio.settings.sample_rate, fmt, head, progress)
+    return write_pack(folder, zip_path, sounds, len(specs), studio.settings.sample_rate, fmt, head, progress,
+                      instruments)
 
 
 @dataclass(frozen=True)
@@ -149,25 +154,32 @@ def pack_paths(ws: Workspace, out_dir: str | Path | None, name: str) -> tuple[Pa
 
 
 def write_pack(folder: Path, zip_path: Path, sounds: Iterable[PackSound], total: int, sample_rate: int,
-               fmt: OutputFormat, head: dict[str, Any], progress=None) -> PackResult:
+               fmt: OutputFormat, head: dict[str, Any], progress=None, instruments: tuple[str, ...] = ()
+               ) -> PackResult:
     """The one way a pack is written, whatever made its sounds (`make_pack` renders them, the
     history packs the kept ones): each `finish`ed (trimmed, at `fmt`'s rate, at
     `head["loudness_target_lufs"]`) and numbered, `pack.json` (`head` and the files), and the
     zip, all appearing together or not at all. `sounds` may be a generator: a sound is
-    written as soon as it comes."""
+    written as soon as it comes. `instruments` (`distill.instrument.FORMATS`): playable
+    instruments of the sounds written beside them, and described in pack.json."""
     target = head["loudness_target_lufs"]
     rate = fmt.rate(sample_rate)
     with output_set() as outputs:
         building = outputs.folder(folder)
-        entries = []
+        entries, analysed = [], []
         for i, sound in enumerate(sounds):
             out, done = finish(sound.wave, sample_rate, target, rate)
             path = write_sound(building / fmt.file_name(f"{i + 1:03d}-{sound.name}"), out, rate,
                                OutputFormat(fmt.container, fmt.bits))  # already at its rate
             entries.append({"file": path.name, **sound.about, "seconds": round(out.shape[-1] / rate, 3), **done})
+            if instruments:
+                analysed.append(analyse(path.name, out, rate, done["loudness_before_lufs"]))
             if progress:
                 progress(i + 1, total)
         manifest = {**head, "files": entries}
+        if instruments:
+            mode = str((head.get("settings") or {}).get("mode") or "random")
+            manifest["instrument"] = write_instruments(building, folder.name, analysed, mode, instruments)
         atomic_write_json(building / PACK_FILE, manifest)
         _zip(building, folder.name, zip_path, outputs)
     return PackResult(folder, zip_path, manifest)

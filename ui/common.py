@@ -127,6 +127,26 @@ def format_controls(default: str) -> tuple[gr.Dropdown, gr.Dropdown]:
             gr.Dropdown(label="Sample rate", choices=list(RATES), value=next(iter(RATES)), min_width=150, scale=1))
 
 
+INSTRUMENTS = {"SFZ": "sfz", "DecentSampler": "dspreset"}
+
+
+def instrument_choice(elem_id: str) -> gr.CheckboxGroup:
+    """Which playable instruments a pack also gets (`distill.instrument`)."""
+    return gr.CheckboxGroup(list(INSTRUMENTS), value=[], label="Also as a playable instrument", elem_id=elem_id,
+                            info="pitched sounds on their notes, others as a kit from C1", min_width=150, scale=1)
+
+
+def instrument_formats(labels: list[str] | None) -> tuple[str, ...]:
+    return tuple(INSTRUMENTS[label] for label in labels or () if label in INSTRUMENTS)
+
+
+def instrument_line(manifest: dict) -> str:
+    """` Also playable as …` for a pack summary, when the pack has instruments."""
+    from distill.instrument import summary
+
+    return f" Also {summary(manifest['instrument'])}." if manifest.get("instrument") else ""
+
+
 def output_format(format_label: str | None, rate_label: str | None):
     """The OutputFormat two `format_controls` ask for."""
     from distill.audio import OutputFormat

@@ -22,7 +22,8 @@ from distill.pack import make_pack
 from distill.directions import MEANINGS, NAMES
 from distill.presets import Preset, delete_preset, list_presets, rename_preset, save_preset
 from distill.workspace import Workspace
-from ui.common import format_controls, handle_errors, output_format
+from ui.common import (format_controls, handle_errors, instrument_choice, instrument_formats, instrument_line,
+                       output_format)
 from ui.history_panel import remember_sounds
 
 SOUND_SLOTS = 8  # the most sounds one Generate makes (and players shown)
@@ -159,6 +160,7 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
                                   scale=2)
             pack_format, pack_rate = format_controls("WAV 24-bit")
         with gr.Row(elem_classes=["bottom-aligned"]):
+            pack_instruments = instrument_choice("gen-pack-instrument")
             pack_button = gr.Button("Make the pack", elem_id="gen-pack", scale=1, min_width=140)
             pack_download = gr.DownloadButton("Download the pack (.zip)", visible=False, elem_id="gen-pack-download",
                                               scale=1, min_width=140)
@@ -245,7 +247,8 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
         return tuple(updates)
 
     @handle_errors
-    def pack(name: str | None, size: float, format_label: str, rate_label: str, *values, progress=gr.Progress()):
+    def pack(name: str | None, size: float, format_label: str, rate_label: str, instrument_labels: list[str],
+             *values, progress=gr.Progress()):
         if not name:
             raise DistillError("pick a model first")
         fmt = output_format(format_label, rate_label)
@@ -256,7 +259,8 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
         def step(done: int, total: int) -> None:
             progress(done / total, desc=f"{done} of {total} sounds")
 
-        result = make_pack(ws, name, progress=step, fmt=fmt, **kwargs)
+        result = make_pack(ws, name, progress=step, fmt=fmt, instruments=instrument_formats(instrument_labels),
+                           **kwargs)
         manifest = result.manifest
         limited = sum(1 for f in result.files if f["peak_limited"])
         note = f" ({limited} held under it by the -1 dBTP ceiling)" if limited else ""
@@ -265,7 +269,7 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
                 f"<small>**{len(result.files)} sounds** in `{result.folder}`: trimmed, at the clips' median "
                 f"loudness, {manifest['loudness_target_lufs']:g} LUFS{note}; "
                 f"{fmt.describe(manifest['model_sample_rate'])} {channels}, with `pack.json` to make any of "
-                f"them again.</small>")
+                f"them again.{instrument_line(manifest)}</small>")
 
     mode.change(show_mode, [mode], [like_row, morph_row, count, temperature], api_visibility="private",
                 show_progress="hidden")
@@ -281,6 +285,7 @@ def build(ws: Workspace, model: gr.Dropdown) -> GeneratePanel:
     dice.click(lambda: random.SystemRandom().randrange(2**31), None, [seed], api_visibility="private",
                show_progress="hidden")
     made = generate_button.click(generate, [model, *settings], players, api_name="generate")
-    pack_button.click(pack, [model, pack_size, pack_format, pack_rate, *settings], [pack_download, pack_summary],
+    pack_button.click(pack, [model, pack_size, pack_format, pack_rate, pack_instruments, *settings],
+                      [pack_download, pack_summary],
                       api_name="pack")
     return GeneratePanel(directions=directions, named=named, mode=mode, clip=clip, upload=upload, morph_a=morph_a, made=made)

@@ -24,7 +24,8 @@ from distill import DistillError
 from distill.history import (HistoryEntry, delete_entry, keep_entry, list_history, make_again, pack_kept,
                              record_sounds, record_transforms)
 from distill.workspace import Workspace
-from ui.common import format_controls, handle_errors, log, output_format
+from ui.common import (format_controls, handle_errors, instrument_choice, instrument_formats, instrument_line, log,
+                       output_format)
 
 PAGE = 12  # sounds shown at first, and how many more "Show more" adds
 VIEWS = ["All", "Kept ★"]
@@ -253,6 +254,7 @@ def build(ws: Workspace, model: gr.Dropdown, mode: gr.Radio, clip: gr.Dropdown, 
     with gr.Group():
         with gr.Row(elem_classes=["bottom-aligned"]):
             pack_format, pack_rate = format_controls("WAV 24-bit")
+            pack_instruments = instrument_choice("history-pack-instrument")
             pack_button = gr.Button("Make a pack of the kept sounds", elem_id="history-pack", min_width=160)
         pack_download = gr.DownloadButton("Download the kept sounds (.zip)", visible=False,
                                           elem_id="history-pack-download")
@@ -321,7 +323,8 @@ def build(ws: Workspace, model: gr.Dropdown, mode: gr.Radio, clip: gr.Dropdown, 
         return (*draw(name, view_label, chosen, count), *keep)
 
     @handle_errors
-    def pack(name: str | None, format_label: str, rate_label: str, progress=gr.Progress()):
+    def pack(name: str | None, format_label: str, rate_label: str, instrument_labels: list[str],
+             progress=gr.Progress()):
         if not name:
             raise DistillError("pick a model first")
         fmt = output_format(format_label, rate_label)
@@ -329,11 +332,12 @@ def build(ws: Workspace, model: gr.Dropdown, mode: gr.Radio, clip: gr.Dropdown, 
         def step(done: int, total: int) -> None:
             progress(done / total, desc=f"{done} of {total} sounds")
 
-        result = pack_kept(ws, name, fmt=fmt, progress=step)
+        result = pack_kept(ws, name, fmt=fmt, progress=step, instruments=instrument_formats(instrument_labels))
         return (gr.update(value=str(result.zip_path), visible=True),
                 f"<small>**{len(result.files)} kept sounds** in `{result.folder}`: trimmed, at the clips' median "
                 f"loudness ({result.manifest['loudness_target_lufs']:g} LUFS), "
-                f"{fmt.describe(result.manifest['model_sample_rate'])}, with `pack.json`.</small>")
+                f"{fmt.describe(result.manifest['model_sample_rate'])}, with `pack.json`."
+                f"{instrument_line(result.manifest)}</small>")
 
     shown = [listing, ab, picked, more]
     model.change(pick_model, [model, view], [*shown, limit], api_visibility="private", show_progress="hidden")
@@ -342,7 +346,8 @@ def build(ws: Workspace, model: gr.Dropdown, mode: gr.Radio, clip: gr.Dropdown, 
                show_progress="hidden")
     listing.action(act, [model, view, picked, limit], [*shown, mode, clip, upload, morph_a, tabs],
                    api_visibility="private", show_progress="hidden")
-    pack_button.click(pack, [model, pack_format, pack_rate], [pack_download, pack_summary], api_name="history_pack")
+    pack_button.click(pack, [model, pack_format, pack_rate, pack_instruments], [pack_download, pack_summary],
+                      api_name="history_pack")
 
     def history_action(name: str, action: str, entry_id: str) -> list[dict]:
         """Act on a history entry as its button does (keep, delete, ab, again, vary, morph); the

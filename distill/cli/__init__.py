@@ -15,7 +15,7 @@ from distill import DistillError, __version__, user_message
 from distill.workspace import Workspace
 
 # The command modules, in the order their commands appear in `distill --help`.
-COMMAND_MODULES = ["dataset", "train", "models", "generate", "presets", "history", "transform", "vocoder"]
+COMMAND_MODULES = ["dataset", "train", "models", "generate", "presets", "history", "transform", "vocoder", "live"]
 # Set to see the Python traceback behind an unexpected error (for a bug report).
 TRACEBACK_ENV = "DISTILL_TRACEBACK"
 
@@ -78,6 +78,21 @@ def format_options(cmd: argparse.ArgumentParser, default_bits: int) -> None:
                      help=f"bit depth: 16, 24, or 32 (float, WAV only) (default: {default_bits})")
     cmd.add_argument("--rate", type=int, choices=(44100, 48000), default=None,
                      help="sample rate of the files, resampled if it is not the model's (default: the model's)")
+
+
+def instrument_option(cmd: argparse.ArgumentParser) -> None:
+    """--instrument sfz,dspreset: the pack as a playable instrument too (`distill.instrument`)."""
+    cmd.add_argument("--instrument", default=None, metavar="FORMATS",
+                     help="also write the sounds as a playable instrument: sfz, dspreset (DecentSampler) or "
+                          "sfz,dspreset; pitched sounds map to their notes, others to a kit from C1 (MIDI 36)")
+
+
+def print_instrument(manifest: dict) -> None:
+    """One line on a pack's instrument files, when it has them."""
+    if manifest.get("instrument"):
+        from distill.instrument import summary
+
+        print(summary(manifest["instrument"]))
 
 
 def output_format(args: argparse.Namespace):

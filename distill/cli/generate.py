@@ -10,7 +10,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from distill import DistillError
-from distill.cli import format_options, output_format, workspace_from
+from distill.cli import format_options, instrument_option, output_format, print_instrument, workspace_from
 
 if TYPE_CHECKING:
     from distill.presets import Preset
@@ -70,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                       help="loudness every sound is matched to (default: the training clips' median), "
                            "under a true-peak ceiling of -1 dBTP")
     pack.add_argument("--name", default=None, help="the pack's folder name (default: <model>-<mode>-seed<seed>)")
+    instrument_option(pack)
     pack.add_argument("-o", "--output", metavar="DIR", default=None,
                       help="folder the pack goes into (default: <workspace>/packs)")
     pack.set_defaults(run=run_pack)
@@ -162,6 +163,7 @@ def run_pack(args: argparse.Namespace) -> int:
     try:
         result = make_pack(ws, args.model, out_dir=args.output, name=args.name,
                            progress=progress, fmt=fmt, loudness_lufs_target=args.lufs,
+                           instruments=args.instrument,
                            **sound_request(args, default_n=12, ws=ws))
     except BaseException:
         if line_open:  # the error gets a line of its own
@@ -172,6 +174,7 @@ def run_pack(args: argparse.Namespace) -> int:
     print(f"{result.folder}  ({len(result.files)} sounds, {fmt.describe(manifest['model_sample_rate'])} "
           f"{'stereo' if manifest['channels'] == 2 else 'mono'}, {manifest['loudness_target_lufs']:g} LUFS, pack.json)")
     print(f"{result.zip_path}")
+    print_instrument(manifest)
     if limited:
         print(f"{limited} sound(s) stayed under the loudness target: their true peaks would have passed -1 dBTP")
     return 0

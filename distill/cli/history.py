@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from distill.cli import format_options, output_format, workspace_from
+from distill.cli import format_options, instrument_option, output_format, print_instrument, workspace_from
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     pack.add_argument("--name", default=None, help="the pack's name (default: MODEL-kept)")
     pack.add_argument("--device", default="auto", help="auto, cpu or cuda")
     format_options(pack, default_bits=24)
+    instrument_option(pack)
     pack.set_defaults(run=_pack)
 
 
@@ -99,6 +100,7 @@ def _pack(args: argparse.Namespace) -> int:
     from distill.history import pack_kept
 
     result = pack_kept(workspace_from(args), args.model, out_dir=args.out, name=args.name, fmt=output_format(args),
-                       device=args.device)
+                       device=args.device, instruments=args.instrument)
     print(f"{len(result.files)} kept sounds packed in {result.folder}\n{result.zip_path}")
+    print_instrument(result.manifest)
     return 0
