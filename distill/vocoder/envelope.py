@@ -45,13 +45,16 @@ def energy_estimate(log_mels: torch.Tensor, band_weight: torch.Tensor) -> torch.
 
 
 def guard_attacks(wave: torch.Tensor, target_log_mels: torch.Tensor, output_log_mels: torch.Tensor,
-                  band_weight: torch.Tensor, window: torch.Tensor, hop: int) -> torch.Tensor:
+                  band_weight: torch.Tensor, window: torch.Tensor, hop: int, margin_db: float = MARGIN_DB,
+                  blocks_per_hop: int = BLOCKS_PER_HOP, energy_blocks: int = ENERGY_BLOCKS,
+                  gain_blocks: int = GAIN_BLOCKS, window_floor: float = WINDOW_FLOOR) -> torch.Tensor:
     """(B, frames·hop) `wave` (frame t centred on sample t·hop, `output_log_mels` its own
     log-mels) turned down wherever its short-time energy exceeds what `target_log_mels`'
-    frames allow. Unchanged when the window is not a whole number of hops, or a hop of blocks."""
-    n_fft, block = window.shape[0], max(1, hop // BLOCKS_PER_HOP)
+    frames allow. Unchanged when the window is not a whole number of hops, or a hop of blocks.
+    (The constants come in as defaults so that `torch.jit.script` compiles it: `distill.live`.)"""
+    n_fft, block = window.shape[0], max(1, hop // blocks_per_hop)
     batch, frames, length = wave.shape[0], target_log_mels.shape[-1], wave.shape[-1]
-    if n_fft % hop or hop % block or length != frames * hop:
+    if n_fft % hop != 0 or hop % block != 0 or length != frames * hop:
         return wave
     overlap, per_hop, per_window = n_fft // hop, hop // block, n_fft // block
     energy = wave.pow(2).view(batch, 1, -1, block).mean(-1)  # (B, 1, blocks)
@@ -62,7 +65,7 @@ def guard_attacks(wave: torch.Tensor, target_log_mels: torch.Tensor, output_log_
     # ... and what the input mel says it should be
     ratio = energy_estimate(target_log_mels, band_weight) / energy_estimate(output_log_mels, band_weight).clamp(min=1e-30)
     # the most each block a frame covers may hold: its windowed energy over the block's window weight
-    allowed = (ratio * windowed).unsqueeze(-1) / (w2.amax(-1) * block).clamp(min=WINDOW_FLOOR * block)  # (B, T, per_window)
+    allowed = (ratio * windowed).unsqueeze(-1) / (w2.amax(-1) * block).clamp(min=window_floor * block)  # (B, T, per_window)
     # Frame t's window covers hops t - overlap/2 ... t + overlap/2 - 1: each block takes its
     # tightest bound over the `overlap` frames that cover it.
     parts = allowed.view(batch, frames, overlap, per_hop)
@@ -70,11 +73,11 @@ def guard_attacks(wave: torch.Tensor, target_log_mels: torch.Tensor, output_log_
     for part in range(overlap):
         bound = torch.minimum(bound, F.pad(parts[:, :, part], (0, 0, part, overlap - part), value=float("inf")))
     bound = bound[:, overlap // 2:overlap // 2 + frames].reshape(batch, 1, -1)
-    short_time = F.avg_pool1d(energy, ENERGY_BLOCKS, 1, ENERGY_BLOCKS // 2, count_include_pad=False)[..., :bound.shape[-1]]
-    gain = (10 ** (MARGIN_DB / 10) * bound / short_time.clamp(min=1e-20)).clamp(1e-12, 1.0).sqrt()
+    short_time = F.avg_pool1d(energy, energy_blocks, 1, energy_blocks // 2, count_include_pad=False)[..., :bound.shape[-1]]
+    gain = (10 ** (margin_db / 10) * bound / short_time.clamp(min=1e-20)).clamp(1e-12, 1.0).sqrt()
     # the smallest gain nearby, then smoothed and interpolated: a gain that jumps would click
-    gain = -F.max_pool1d(-gain, GAIN_BLOCKS, 1, GAIN_BLOCKS // 2)
-    gain = F.avg_pool1d(gain, GAIN_BLOCKS, 1, GAIN_BLOCKS // 2, count_include_pad=False)
+    gain = -F.max_pool1d(-gain, gain_blocks, 1, gain_blocks // 2)
+    gain = F.avg_pool1d(gain, gain_blocks, 1, gain_blocks // 2, count_include_pad=False)
     gain = F.interpolate(gain, size=length, mode="linear", align_corners=False)[:, 0]
     # Trained through as a fixed gain: its slope over a near-silent stretch (a ratio of tiny
     # energies) is unbounded, and there is nothing in it for the network to learn.
