@@ -13,7 +13,7 @@ from distill import DistillError
 from distill.catalog import TABLE_COLUMNS, delete_model, import_model, list_models, model_details, models_table
 from distill.modelfile import ModelExistsError
 from distill.workspace import Workspace
-from ui import generate_panel, history_panel, transform_panel, vocoder_panel
+from ui import generate_panel, history_panel, live_panel, transform_panel, vocoder_panel
 from ui.common import handle_errors, log, number, user_message
 from ui.generate_panel import DIRECTION_SLOTS
 
@@ -96,6 +96,8 @@ def build(ws: Workspace) -> CatalogTab:
                 details_json = gr.JSON(label="Model details")
             with gr.Accordion("Vocoder", open=False, elem_id="vocoder-panel"):
                 vocoder_panel.build(ws, model, search, table, details, details_json, details_markdown)
+            with gr.Accordion("Play it live (Max, Pd, SuperCollider)", open=False, elem_id="live-panel"):
+                live_panel.build(ws, model)
             with gr.Accordion("Import or delete", open=False):
                 upload = gr.File(label="Import a .distillgan file", file_types=[".distillgan", ".distill"],
                                  height=110, elem_id="model-import")
