@@ -337,15 +337,27 @@ def test_variations_morphs_and_a_pack_from_the_page(app, model):
     assert len([p for p in outputs if value(p)]) == 4
     with pytest.raises(Exception, match="pick a training clip to vary"):
         generate(client, model, mode="Variations of a clip")
-    download, summary = client.predict(model, 3, "FLAC 24-bit", "48 kHz", "Random", 2, 5, 1.0, 0, None, None, None,
-                                       None, 3, False, 0, 0, 0, 0, api_name="/pack")
+    download, summary = client.predict(model, 3, "FLAC 24-bit", "48 kHz", ["SFZ", "DecentSampler"], "Random", 2, 5,
+                                       1.0, 0, None, None, None, None, 3, False, 0, 0, 0, 0, api_name="/pack")
     zip_path = Path(value(download))
     assert zip_path.suffix == ".zip" and "3 sounds" in summary and "FLAC 24-bit, 48 kHz" in summary
     folder = ws.root / "packs" / f"{model}-random-seed5"
-    assert (folder / "pack.json").is_file()
+    assert (folder / "pack.json").is_file() and "playable as" in summary
+    assert (folder / f"{folder.name}.sfz").is_file() and (folder / f"{folder.name}.dspreset").is_file()
     files = sorted(folder.glob("*.flac"))
     assert len(files) == 3 and all((sf.info(str(f)).samplerate, sf.info(str(f)).subtype) == (48000, "PCM_24")
                                    for f in files)
+
+
+def test_the_live_export_gives_a_torchscript_file_to_download(app, model):
+    import torch
+
+    _, client = app
+    download, text = client.predict(model, api_name="/export_live")
+    path = Path(value(download))
+    assert path.suffix == ".ts" and "latency" in text and "samples" in text
+    live = torch.jit.load(str(path))
+    assert "forward" in live.get_methods() and int(live.sampling_rate) == 44100
 
 
 def test_a_full_disk_during_a_pack_is_the_cli_s_one_line_on_the_page(app, model, monkeypatch):
@@ -357,7 +369,7 @@ def test_a_full_disk_during_a_pack_is_the_cli_s_one_line_on_the_page(app, model,
     before = sorted(p.name for p in packs.iterdir()) if packs.exists() else []
     monkeypatch.setattr(atomic, "_open_raw", FullDisk(file=2).open)
     with pytest.raises(Exception) as failure:
-        client.predict(model, 3, "WAV 24-bit", "44.1 kHz", "Random", 2, 6, 1.0, 0, None, None, None,
+        client.predict(model, 3, "WAV 24-bit", "44.1 kHz", [], "Random", 2, 6, 1.0, 0, None, None, None,
                        None, 3, False, 0, 0, 0, 0, api_name="/pack")
     message = str(failure.value)
     assert "could not write" in message and "the disk is full" in message and "Traceback" not in message

@@ -58,7 +58,7 @@ def test_page_sounds_land_in_the_history_and_its_buttons_act_on_them(app, tmp_pa
     after = client.predict(MODEL, "keep", seven, api_name="/history_action")
     assert [e["kept"] for e in after] == [False, True, False]
     client.predict(MODEL, "keep", newest["id"], api_name="/history_action")
-    download, summary = client.predict(MODEL, "WAV 16-bit", "44.1 kHz", api_name="/history_pack")
+    download, summary = client.predict(MODEL, "WAV 16-bit", "44.1 kHz", [], api_name="/history_pack")
     assert "2 kept sounds" in summary
     with zipfile.ZipFile(value(download)) as archive:
         assert len([n for n in archive.namelist() if n.endswith(".wav")]) == 2
