@@ -80,6 +80,9 @@ class LiveModel(nn.Module):
                              [f"(signal) audio out {i + 1}" for i in range(ch)])
         self.methods: List[str] = list(METHODS)
         self.attributes: List[str] = ["seed"]
+        # nn~ reads an attribute's argument types from `<name>_params` (type codes, as
+        # nn_tilde's Module stores them: bool 0, int 1, float 2, str 3, tensor 4): seed is one int.
+        self.register_buffer("seed_params", torch.tensor([1.0]))
         empty = torch.zeros(0)
         for name in ("fw_audio", "fw_enc", "fw_dec", "fw_voc", "fw_phase", "en_audio", "en_enc",
                      "de_dec", "de_voc", "de_phase", "rn_dec", "rn_voc", "rn_phase", "rn_traj", "rn_pos", "rn_rng"):

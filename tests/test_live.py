@@ -86,7 +86,7 @@ def test_the_file_loads_with_torch_jit_load_and_declares_the_nn_tilde_contract(l
     model = load(live_files[kind])
     channels = 1 if kind == "mono" else 2
     assert model.get_methods() == ["forward", "encode", "decode", "random"]
-    assert model.get_attributes() == ["seed"]
+    assert model.get_attributes() == ["seed"] and model.seed_params.tolist() == [1.0]  # one int, as nn~ reads it
     d = int(model.full_latent_size)
     assert int(model.sampling_rate) == 44100 and model.channels == channels
     assert [int(v) for v in model.forward_params] == [channels, 1, channels, 1]
