@@ -127,7 +127,7 @@ def test_buffers_fed_as_nn_tilde_does_give_one_whole_calls_audio(live_files, tra
             whole = model(x)
             model.reset()
             latents = model.encode(x)
-        assert float(whole[..., latency:].abs().max()) > 1e-3  # a sound, not silence
+        assert float(whole[..., latency:].abs().max()) > 1e-4  # a sound, not silence (the stereo stand-in is untrained and quiet)
         for buffer in BUFFERS if batch == 1 else (2048, 16384):
             model.reset()
             assert seam_db(whole, nn_tilde_loop(model, "forward", x, buffer), latency) <= -50, (batch, buffer)
