@@ -4,10 +4,15 @@ for each method on this CPU, its latency, and the seams between buffers.
     .venv/bin/python benchmarks/bench_live.py [MODEL.distillgan | MODEL.ts] [--threads N]
 
 Without a model it builds one from the default preset, untrained (its linear path fitted to
-random features, every weight nudged so that the deep path reaches as far as a trained one's): the speed and the latency depend on the architecture, not on the weights.
+random features, every weight nudged so that the deep path reaches as far as a trained one's):
+the speed and the latency depend on the architecture, not on the weights.
 A host plays one model per instance on one audio thread, so the default is one thread.
 The real-time factor is the time a call takes over the audio it covers (below 1: faster than
 real time); the time is the median of `--repeats` calls after a warm-up.
+
+Measured 2026-12-07 on the trained example model (default preset, mono; load ~1.1, one thread):
+latency 44,544 samples = 1010 ms; real-time factor of forward 0.296 / 0.154 / 0.082 / 0.061 at
+2048 / 4096 / 8192 / 16384 samples (target: under 1 at 4096, met); seams -89 to -101 dB.
 """
 
 from __future__ import annotations
