@@ -254,6 +254,7 @@ def build(ws: Workspace, model: gr.Dropdown, mode: gr.Radio, clip: gr.Dropdown, 
     with gr.Group():
         with gr.Row(elem_classes=["bottom-aligned"]):
             pack_format, pack_rate = format_controls("WAV 24-bit")
+        with gr.Row(elem_classes=["bottom-aligned"]):
             pack_instruments = instrument_choice("history-pack-instrument")
             pack_button = gr.Button("Make a pack of the kept sounds", elem_id="history-pack", min_width=160)
         pack_download = gr.DownloadButton("Download the kept sounds (.zip)", visible=False,
