@@ -36,9 +36,7 @@ under 50 % there): noisiness reads a vocoder's noise floor under tonal notes.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -46,7 +44,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_generate import DEFAULT_CORPORA, model_for, split, stats_of  # noqa: E402
+from bench_generate import DEFAULT_CORPORA, bench_workspace, corpus_models, stats_of  # noqa: E402
 
 from distill.audio import features  # noqa: E402
 from distill.descriptors import UNITS, Describer  # noqa: E402
@@ -133,17 +131,9 @@ def main() -> None:
     parser.add_argument("--write", type=Path, default=None, help="write seed 0 at every step of every slider here")
     args = parser.parse_args()
     print(f"load average {open('/proc/loadavg').read().split()[:3]}")
-    tmp = None if args.workspace else tempfile.mkdtemp()
-    ws = Workspace.open(args.workspace or Path(tmp) / "ws")
-    try:
-        for name in args.only or ["dev-pitched", "dev-drums"]:
-            training, held_out = split(args.corpora / name)
-            print(f"{name}: {len(training)} training clips, {len(held_out)} held out")
-            model = model_for(ws, name, training)
+    with bench_workspace(args.workspace) as ws:
+        for name, training, _, model in corpus_models(ws, args.corpora, args.only):
             report(name, ws, model, training, args.write / name if args.write else None)
-    finally:
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

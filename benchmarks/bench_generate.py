@@ -45,12 +45,14 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -150,6 +152,27 @@ def image(clips: list[Path], waves: list[np.ndarray], recipes) -> None:
           f"L/R correlation {median([m.correlation for m in made]):.3f} against {median([r.correlation for r in real]):.3f}")
 
 
+@contextlib.contextmanager
+def bench_workspace(folder: Path | None) -> Iterator[Workspace]:
+    """The workspace a benchmark trains in: `folder` (kept, so a later run reuses its models),
+    else a temporary one, removed afterwards."""
+    tmp = None if folder else tempfile.mkdtemp()
+    try:
+        yield Workspace.open(folder or Path(tmp) / "ws")
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def corpus_models(ws: Workspace, corpora: Path, only: list[str] | None) -> Iterator[tuple[str, list[Path], list[Path], Path]]:
+    """(corpus name, training clips, held-out clips, its model file) for each corpus asked
+    (default: dev-pitched and dev-drums), the model trained or reused by `model_for`."""
+    for name in only or ["dev-pitched", "dev-drums"]:
+        training, held_out = split(corpora / name)
+        print(f"{name}: {len(training)} training clips, {len(held_out)} held out")
+        yield name, training, held_out, model_for(ws, name, training)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
@@ -160,14 +183,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     print(f"load average {open('/proc/loadavg').read().split()[:3]}")
-    tmp = None if args.workspace else tempfile.mkdtemp()
-    ws = Workspace.open(args.workspace or Path(tmp) / "ws")
-    try:
-        for name in args.only or ["dev-pitched", "dev-drums"]:
-            folder = args.corpora / name
-            training, held_out = split(folder)
-            print(f"{name}: {len(training)} training clips, {len(held_out)} held out")
-            model = model_for(ws, name, training)
+    with bench_workspace(args.workspace) as ws:
+        for name, training, held_out, model in corpus_models(ws, args.corpora, args.only):
             write = args.write / name / "generated" if args.write else None
             waves, recipes, audio, compute = generate_timed(ws, model, args.n, args.seed, write)
             generated = [sound_stats(torch.from_numpy(w.mean(axis=0) if w.ndim == 2 else w), RATE) for w in waves]
@@ -177,9 +194,6 @@ def main() -> None:
             _, _, audio, compute = generate_timed(ws, model, args.n, args.seed, None, griffin_lim=False)
             print(f"  speed with the default decoder (the pretrained vocoder): {audio:.1f} s of audio in "
                   f"{compute:.2f} s: {audio / compute:.0f}× real time")
-    finally:
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

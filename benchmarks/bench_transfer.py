@@ -41,16 +41,14 @@ Tried and dropped:
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_generate import DEFAULT_CORPORA, model_for, split  # noqa: E402
+from bench_generate import DEFAULT_CORPORA, bench_workspace, model_for, split  # noqa: E402
 
 from distill.audio import read_audio  # noqa: E402
 from distill.family import mmd2, sound_stats, split_half_floor, standardise  # noqa: E402
@@ -160,17 +158,12 @@ def main() -> None:
     parser.add_argument("--write", type=Path, default=None, help="write every input and output as WAV here")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    tmp = None if args.workspace else tempfile.mkdtemp()
-    ws = Workspace.open(args.workspace or Path(tmp) / "ws")
-    try:
+    with bench_workspace(args.workspace) as ws:
         pitched, drums = args.corpora / "dev-pitched", args.corpora / "dev-drums"
         loop, loop_onsets, loop_step = drum_loop(drums)
         run(ws, "a dev-drums loop", "dev-pitched", pitched, loop, loop_onsets, loop_step, args.write)
         notes, note_onsets, note_step = phrase(pitched, split(pitched)[0])
         run(ws, "a dev-pitched phrase", "dev-drums", drums, notes, note_onsets, note_step, args.write)
-    finally:
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
