@@ -156,10 +156,18 @@ def side_pool(log_mels: torch.Tensor, settings: AudioSettings) -> torch.Tensor:
     """(..., n_mels, frames) log-mel → (..., side_bands, frames): each group of n_mels /
     side_bands neighbouring bands' magnitudes summed (what lies above the floor: silence stays at
     the floor), as a log floored where a band is."""
-    floor = math.exp(LOG_MEL_FLOOR)
+    return pool_bands(log_mels, settings.n_mels // settings.side_bands, LOG_MEL_FLOOR)
+
+
+def pool_bands(log_mels: torch.Tensor, group: int, log_floor: float) -> torch.Tensor:
+    """`side_pool` with its settings spelt out: (..., bands, frames) log magnitudes → each
+    `group` neighbouring bands' magnitudes above `exp(log_floor)` summed, as a floored log.
+    TorchScript compiles it too: the live model (`distill.live_nets`) pools with it."""
+    floor = math.exp(log_floor)
     magnitude = (log_mels.exp() - floor).clamp(min=0)
-    groups = magnitude.reshape(*log_mels.shape[:-2], settings.side_bands, -1, log_mels.shape[-1]).sum(dim=-2)
-    return torch.log(groups.clamp(min=floor))
+    shape = list(magnitude.shape)
+    grouped = magnitude.reshape(shape[:-2] + [shape[-2] // group, group, shape[-1]]).sum(dim=-2)
+    return torch.log(grouped.clamp(min=floor))
 
 
 @functools.lru_cache(maxsize=8)
@@ -283,6 +291,15 @@ class OutputFormat:
 
     def rate(self, own_rate: int) -> int:
         return self.sample_rate or own_rate
+
+    @classmethod
+    def of_file(cls, path: str | Path, own_rate: int) -> "OutputFormat":
+        """The format a sound file was written in (16-bit WAV for one Distill does not write),
+        its rate None when it is `own_rate`: so a file made again is written alike."""
+        info = sf.info(str(path))
+        made = {(container.upper(), subtype): (container, bits) for (container, bits), subtype in SUBTYPES.items()}
+        container, bits = made.get((info.format, info.subtype), ("wav", 16))
+        return cls(container, bits, None if info.samplerate == own_rate else info.samplerate)
 
     def describe(self, own_rate: int) -> str:
         """`WAV 24-bit, 48 kHz`, `WAV 32-bit float, 44.1 kHz`."""

@@ -50,7 +50,7 @@ from distill import DistillError
 from distill.audio import AudioSettings
 from distill.descriptors import ATTACK_LATENTS, UNITS, Describer, prominence
 from distill.family import mmd2, sound_stats, split_half_floor, standardise
-from distill.trajectories import Generator, Trajectory, TrajectoryBank, fit_frames, retime, stored_bank
+from distill.trajectories import Generator, Trajectory, TrajectoryBank, fit_frames, retime, shifted, stored_bank
 
 NAMES = ("brightness", "attack", "tail", "noise", "pitch", "width")
 FORMAT_VERSION = 1
@@ -134,14 +134,11 @@ class Directions:
         """`trajectory` (of `frames` latent frames) moved by the sliders: each latent direction
         weighted by how much a frame sounds (silence stays silence), `attack` only on the onset,
         `tail` as a slower or faster decay."""
-        latents = trajectory.latents
+        moved = trajectory
         for name, value in values.items():
             direction = self.get(name)
-            if not value or direction.vector is None:
-                continue
-            weight = trajectory.activity * (_attack_mask(trajectory.frames) if name == "attack" else 1.0)
-            latents = latents + value * direction.span * direction.vector[:, None] * weight
-        moved = Trajectory(latents, trajectory.level_db)
+            if value and direction.vector is not None:
+                moved = _shifted(moved, value * direction.span * direction.vector, onset=name == "attack")
         if values.get("tail"):
             moved = _stretch_decay(moved, 1.0 / self.stretch(values), bank, generator)
         return moved
@@ -161,11 +158,9 @@ class Directions:
                          for item in plain["items"]), bool(plain.get("pitched", False)))
 
 
-def _attack_mask(frames: int) -> torch.Tensor:
-    mask = torch.zeros(frames)
-    mask[:ATTACK_LATENTS] = 1.0
-    mask[ATTACK_LATENTS:ATTACK_LATENTS + 1] = 0.5
-    return mask
+def _shifted(trajectory: Trajectory, shift: torch.Tensor, onset: bool) -> Trajectory:
+    """`shifted`, on the attack's frames only for the attack slider (`onset`)."""
+    return shifted(trajectory, shift, ATTACK_LATENTS if onset else 0)
 
 
 def _stretch_decay(trajectory: Trajectory, pace: float, bank: TrajectoryBank,
@@ -262,8 +257,7 @@ def _response(model: Any, reference: _Reference, describer: Describer, basis: to
         ends = []
         for sign in (-1.0, 1.0):
             vector = sign * PROBE * size * direction
-            moved = [Trajectory(t.latents + vector[:, None] * t.activity * (_attack_mask(t.frames) if onset else 1.0),
-                                t.level_db) for t in reference.trajectories]
+            moved = [_shifted(t, vector, onset) for t in reference.trajectories]
             values = [describer.clip_values(f) for f in _decode(model, moved)]
             ends.append({k: float(np.mean([v[k] for v in values])) for k in names})
         for k in names:
@@ -333,11 +327,7 @@ def _moved(name: str, vector: torch.Tensor | None, amount: float, reference: _Re
         generator = torch.Generator().manual_seed(0)
         return [_stretch_decay(fit_frames(t, frames, bank, generator), math.exp(-amount), bank, generator)
                 for t in reference.trajectories], frames
-    moved = []
-    for t in reference.trajectories:
-        weight = t.activity * (_attack_mask(t.frames) if name == "attack" else 1.0)
-        moved.append(Trajectory(t.latents + amount * vector[:, None] * weight, t.level_db))
-    return moved, reference.frames
+    return [_shifted(t, amount * vector, onset=name == "attack") for t in reference.trajectories], reference.frames
 
 
 def _ranged(name: str, vector: torch.Tensor | None, model: Any, reference: _Reference,

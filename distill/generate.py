@@ -36,7 +36,7 @@ from distill.audio import (LOG_MEL_FLOOR, MAX_SECONDS, AudioSettings, OutputForm
 from distill.model import ConvVAE
 from distill.modelfile import OpenModel, open_model
 from distill.synthesis import GRIFFIN_LIM, Synthesizer, fit_length
-from distill.trajectories import Generator, Recipe, Trajectory, encode_trajectory, morph, stored_bank
+from distill.trajectories import Generator, Recipe, Trajectory, encode_trajectory, morph, shifted, stored_bank
 from distill.atomic import ensure_space, output_set
 from distill.directions import Directions, directions_of
 from distill.workspace import Workspace, sanitize_filename, unique_path, wav_name
@@ -145,6 +145,12 @@ class Studio:
                                              self.model)
         return self._directions
 
+    def check_directions(self, values: dict[str, float]) -> None:
+        """Refuse an unknown or unreliable slider, or a value outside -1..1, before any sound is
+        made (with no slider set, nothing is checked and no directions are looked up)."""
+        if values:
+            self.directions.check(values)
+
     def seconds_to_latents(self, seconds: float) -> int:
         frames = math.ceil(round(seconds * self.settings.sample_rate) / self.settings.hop_length) + 1
         return math.ceil(frames / self.config.time_stride)
@@ -220,7 +226,7 @@ class Studio:
             raise DistillError(f"unknown mode {spec.mode!r}: choose one of {', '.join(MODES)}")
         if spec.offsets:
             shift = offset_vector(self.file.analysis, spec.offsets, self.config.latent_dim)
-            made = Trajectory(made.latents + shift[:, None] * made.activity, made.level_db)
+            made = shifted(made, shift)
         if spec.directions:
             made = self.directions.apply(made, spec.directions, self.bank, generator)
         return made, recipe
@@ -388,8 +394,7 @@ def generate_sounds(ws: Workspace, model: str | Path, n: int = 4, seed: int | No
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
     specs = batch_specs(n, seed, mode, duration, temperature, like, morph_ends, offsets, directions)
     studio = open_studio(ws, model, griffin_lim, device)
-    if specs[0].directions:
-        studio.directions.check(specs[0].directions)
+    studio.check_directions(specs[0].directions)
     folder = ws.output_dir(out_dir if out_dir else generated_dir(ws, studio.opened.path.stem))
     ensure_space(folder, studio.size_bytes(specs, fmt), f"{len(specs)} sounds")
     sounds, names = [], set()

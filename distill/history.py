@@ -56,8 +56,6 @@ THUMBNAIL = "thumbnail.png"
 # come. A kept sound is never dropped on its own: only a delete removes it.
 MAX_UNKEPT = 200
 _ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")  # what `_new_id` makes: a folder name, never a path
-_SUBTYPES = {("WAV", "PCM_16"): ("wav", 16), ("WAV", "PCM_24"): ("wav", 24), ("WAV", "FLOAT"): ("wav", 32),
-             ("FLAC", "PCM_16"): ("flac", 16), ("FLAC", "PCM_24"): ("flac", 24)}
 _LOCK = threading.RLock()  # a read-change-write of one history.json at a time, in this process
 
 
@@ -371,13 +369,6 @@ class Again:
     identical: bool
 
 
-def file_format(path: Path, model_rate: int) -> OutputFormat:
-    """The `OutputFormat` a sound file was written in (so a sound made again is written alike)."""
-    info = sf.info(str(path))
-    container, bits = _SUBTYPES.get((info.format, info.subtype), ("wav", 16))
-    return OutputFormat(container, bits, None if info.samplerate == model_rate else info.samplerate)
-
-
 def same_samples(a: Path, b: Path) -> bool:
     first, second = sf.read(str(a), always_2d=True)[0], sf.read(str(b), always_2d=True)[0]
     return first.shape == second.shape and bool(np.array_equal(first, second))
@@ -391,7 +382,7 @@ def make_again(ws: Workspace, model: str | Path, entry_id: str, device: str = "a
     would not)."""
     opened = _open_model(ws, model)
     original = _pick(_load(history_dir(ws, opened.id)), entry_id)
-    fmt = file_format(original.audio_path, opened.settings.sample_rate)
+    fmt = OutputFormat.of_file(original.audio_path, opened.settings.sample_rate)
     if original.spec is None:
         made = _transform_again(ws, opened, original, fmt, device)
     else:

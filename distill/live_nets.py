@@ -18,7 +18,7 @@ from typing import Tuple
 import torch
 from torch import nn
 
-from distill.audio import LOG_MEL_FLOOR, AudioSettings, _mel_transform
+from distill.audio import LOG_MEL_FLOOR, AudioSettings, _mel_transform, pool_bands
 from distill.model import ConvVAE
 from distill.stereo import SIDE_GAIN_LIMIT, SIDE_MATCH_PASSES
 from distill.stft import istft as fast_istft
@@ -49,15 +49,7 @@ class LiveFeatures(nn.Module):
         if not self.stereo:
             return self.log_mel(audio.mean(dim=1))
         mid, side = (audio[:, 0] + audio[:, 1]) / 2, (audio[:, 0] - audio[:, 1]) / 2
-        return torch.cat([self.log_mel(mid), side_pool(self.log_mel(side), self.side_group, self.floor)], dim=1)
-
-
-def side_pool(log_mels: torch.Tensor, group: int, log_floor: float) -> torch.Tensor:
-    """`distill.audio.side_pool` for a (B, n_mels, frames) batch, bands summed `group` at a time."""
-    floor = math.exp(log_floor)
-    magnitude = (log_mels.exp() - floor).clamp(min=0)
-    b, n, t = magnitude.shape
-    return torch.log(magnitude.reshape(b, n // group, group, t).sum(dim=2).clamp(min=floor))
+        return torch.cat([self.log_mel(mid), pool_bands(self.log_mel(side), self.side_group, self.floor)], dim=1)
 
 
 class LiveAutoencoder(nn.Module):
@@ -200,7 +192,7 @@ class LiveVocoder(nn.Module):
         for _ in range(self.side_passes):
             measured = self.stft(side)
             magnitude = torch.matmul(measured.abs().transpose(-1, -2), self.mel_fb).transpose(-1, -2)
-            own = side_pool(torch.log(magnitude.clamp(min=math.exp(self.floor))), self.side_group, self.floor)[..., :frames]
+            own = pool_bands(torch.log(magnitude.clamp(min=math.exp(self.floor))), self.side_group, self.floor)[..., :frames]
             gain = torch.where(silent, torch.full_like(target, -50.0), (target - own).clamp(max=self.side_limit))
             scale = torch.exp(torch.matmul(self.mel_bin_weights, gain.repeat_interleave(self.side_group, dim=1)))
             spec = torch.cat([spec[..., :frames] * scale, spec[..., frames:] * 0], dim=-1)

@@ -121,8 +121,7 @@ def make_pack(ws: Workspace, model: str | Path, n: int = 12, seed: int | None = 
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
     specs = batch_specs(n, seed, mode, duration, temperature, like, morph_ends, offsets, directions)
     studio = open_studio(ws, model, griffin_lim, device)
-    if specs[0].directions:
-        studio.directions.check(specs[0].directions)
+    studio.check_directions(specs[0].directions)
     model_name = studio.opened.path.stem
     folder, zip_path = pack_paths(ws, out_dir, name or f"{model_name}-{mode}-seed{seed}")
     # The sounds, then the zip holding them again (deflate barely shrinks audio).

@@ -264,6 +264,19 @@ def smooth_noise(shape: tuple[int, int], frames_per_change: float, generator: to
     return F.conv1d(white[:, None], kernel[None, None])[:, 0]
 
 
+def shifted(trajectory: Trajectory, shift: torch.Tensor, onset_frames: int = 0) -> Trajectory:
+    """`trajectory` moved by `shift` (D,), each frame as much as it sounds (silence stays
+    silence); with `onset_frames`, only its first that many frames and half of the next (an
+    attack moved, its ringing left as it was)."""
+    weight = trajectory.activity
+    if onset_frames:
+        mask = torch.zeros(trajectory.frames)
+        mask[:onset_frames] = 1.0
+        mask[onset_frames:onset_frames + 1] = 0.5
+        weight = weight * mask
+    return Trajectory(trajectory.latents + shift[:, None] * weight, trajectory.level_db)
+
+
 def perturb(trajectory: Trajectory, amount: float, analysis: dict[str, Any], frames_per_change: float,
             generator: torch.Generator) -> Trajectory:
     """Move each sounding frame along the top principal directions of the training frames by
