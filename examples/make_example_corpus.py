@@ -18,7 +18,7 @@ def main() -> None:
     parser.add_argument("out_dir", nargs="?", default="example-corpus", type=Path,
                         help="folder to write into (default: ./example-corpus)")
     parser.add_argument("--clips", type=int, default=24, help="how many clips (default: 24)")
-    parser.add_argument("--sample-rate", type=int, default=22050, help="Hz (default: 22050)")
+    parser.add_argument("--sample-rate", type=int, default=44100, help="Hz (default: 44100)")
     parser.add_argument("--seed", type=int, default=0, help="variation seed (default: 0)")
     args = parser.parse_args()
     paths = write_example_corpus(args.out_dir, args.clips, args.sample_rate, args.seed)

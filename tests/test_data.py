@@ -453,12 +453,16 @@ def test_example_corpus_is_in_tune_clean_and_at_the_promised_level(example_corpu
     assert {s.kind for s in specs} == {"pluck", "drum"} and specs[0].name == "pluck-A2-01.wav"
     for spec, path in zip(specs, example_corpus):
         info = sf.info(str(path))
-        assert (info.samplerate, info.channels, info.subtype) == (22050, 1, "PCM_16")
-        wave, rate = sf.read(str(path))
-        assert 1.5 <= len(wave) / rate <= 3.0
-        peak_db = 20 * np.log10(np.max(np.abs(wave)))
+        assert (info.samplerate, info.channels, info.subtype) == (44100, 2, "PCM_16")
+        stereo, rate = sf.read(str(path))
+        assert 1.5 <= len(stereo) / rate <= 3.0
+        peak_db = 20 * np.log10(np.max(np.abs(stereo)))
         assert -4.6 <= peak_db <= -2.9, (path.name, peak_db)
-        assert np.mean(np.abs(wave) >= 0.999) == 0 and abs(np.mean(wave)) < 1e-3
+        assert np.mean(np.abs(stereo) >= 0.999) == 0 and abs(np.mean(stereo)) < 1e-3
+        # a width of its own: the side well under the mid, the two ears not copies of each other
+        wave, side = stereo.mean(axis=1), (stereo[:, 0] - stereo[:, 1]) / 2
+        side_db = 10 * np.log10(np.sum(side ** 2) / np.sum(wave ** 2))
+        assert -24 < side_db < -6, (path.name, side_db)
         rms_db = 20 * np.log10(np.sqrt(np.mean(wave[: rate // 2] ** 2)))
         assert -30 < rms_db < -12, (path.name, rms_db)
         assert np.all(wave[-200:] == 0.0)  # fades out to true silence

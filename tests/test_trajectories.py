@@ -118,3 +118,22 @@ def test_a_perturbation_is_smooth_grows_with_its_amount_and_leaves_silence_alone
     noise = smooth_noise((3, 500), 8.0, torch.Generator().manual_seed(1))
     assert abs(float(noise.std()) - 1.0) < 0.15
     assert float((noise[:, 1:] - noise[:, :-1]).abs().mean()) < 0.5  # white noise would step ~1.1
+
+
+def test_a_stereo_models_perturbation_holds_the_width_and_a_mono_ones_moves_freely():
+    bank, generator = bank_and_generator()
+    source = fit_frames(bank.trajectories[2], 40, bank, torch.Generator().manual_seed(0))
+    analysis = dict(generator.analysis)
+    k = min(8, analysis["directions"].shape[0])
+    widening = torch.linspace(1.0, -0.5, k) * analysis["direction_std"][:k]  # per spread of each direction
+
+    def width_moved(analysis: dict) -> torch.Tensor:
+        moved = perturb(source, 1.0, analysis, 4.0, torch.Generator().manual_seed(9))
+        coords = analysis["directions"][:k].float() @ (moved.latents - source.latents)  # (k, frames)
+        return (widening / analysis["direction_std"][:k]) @ coords, moved
+
+    free, _ = width_moved(analysis)
+    analysis["direction_width"] = widening / analysis["direction_std"][:k]
+    held, moved = width_moved(analysis)
+    assert float(free.abs().max()) > 0.1
+    assert float(held.abs().max()) < 1e-4 and float((moved.latents - source.latents).norm()) > 0.1
