@@ -151,9 +151,9 @@ def in_a_room(wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> n
     return np.stack(ears, axis=1)
 
 
-def synthesize(spec: ExampleClip, sample_rate: int = 44100, seed: int = 0) -> np.ndarray:
-    """The float64 samples of one example clip, (samples, 2) (deterministic for
-    `spec.index` and `seed`)."""
+def synthesize(spec: ExampleClip, sample_rate: int = 44100, seed: int = 0, channels: int = 2) -> np.ndarray:
+    """The float64 samples of one example clip, (samples, 2), or (samples,) for `channels=1`:
+    the dry note, without the room (deterministic for `spec.index` and `seed`)."""
     rng = np.random.default_rng([seed, spec.index])
     velocity = rng.uniform(0.6, 1.0)
     if spec.kind == "pluck":
@@ -165,19 +165,22 @@ def synthesize(spec: ExampleClip, sample_rate: int = 44100, seed: int = 0) -> np
         wave = membrane(spec.frequency, seconds, sample_rate, rng, t60=rng.uniform(0.8, 1.4),
                         velocity=velocity)
     peak_db = -3.0 - 1.5 * (1.0 - velocity) / 0.4
-    return _finish(in_a_room(wave, sample_rate, rng), sample_rate, peak_db)
+    return _finish(in_a_room(wave, sample_rate, rng) if channels == 2 else wave, sample_rate, peak_db)
 
 
 def write_example_corpus(folder: Path, n_clips: int = 24, sample_rate: int = 44100,
-                         seed: int = 0) -> list[Path]:
-    """Write `n_clips` 16-bit stereo WAVs into `folder` (created if needed); returns their paths."""
+                         seed: int = 0, channels: int = 2) -> list[Path]:
+    """Write `n_clips` 16-bit WAVs into `folder` (created if needed; stereo, or the dry notes
+    in mono for `channels=1`); returns their paths."""
+    if channels not in (1, 2):
+        raise DistillError(f"the example corpus is mono or stereo, not {channels} channels")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for spec in example_clip_specs(n_clips):
         path = folder / spec.name
         with atomic_file(path) as handle:
-            sf.write(handle, synthesize(spec, sample_rate, seed), sample_rate, subtype="PCM_16", format="WAV")
+            sf.write(handle, synthesize(spec, sample_rate, seed, channels), sample_rate, subtype="PCM_16", format="WAV")
         paths.append(path)
     return paths
 

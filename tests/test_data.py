@@ -447,11 +447,12 @@ def test_segments_overlap_for_training_pad_the_end_and_drop_pure_silence():
 
 # --- the example corpus --------------------------------------------------------------------
 
-def test_example_corpus_is_in_tune_clean_and_at_the_promised_level(example_corpus):
-    specs = example_clip_specs(len(example_corpus))
-    assert len(example_corpus) == 24 and [p.name for p in example_corpus] == [s.name for s in specs]
+def test_example_corpus_is_in_tune_clean_and_at_the_promised_level(tmp_path):
+    shipped = write_example_corpus(tmp_path)  # as the app and examples/ make it
+    specs = example_clip_specs(len(shipped))
+    assert len(shipped) == 24 and [p.name for p in shipped] == [s.name for s in specs]
     assert {s.kind for s in specs} == {"pluck", "drum"} and specs[0].name == "pluck-A2-01.wav"
-    for spec, path in zip(specs, example_corpus):
+    for spec, path in zip(specs, shipped):
         info = sf.info(str(path))
         assert (info.samplerate, info.channels, info.subtype) == (44100, 2, "PCM_16")
         stereo, rate = sf.read(str(path))
@@ -473,9 +474,9 @@ def test_example_corpus_is_in_tune_clean_and_at_the_promised_level(example_corpu
 
 
 def test_example_corpus_is_deterministic_and_a_prefix_of_a_bigger_one(tmp_path, example_corpus):
-    small = write_example_corpus(tmp_path / "small", n_clips=4)
+    small = write_example_corpus(tmp_path / "small", n_clips=4, sample_rate=22050, channels=1)  # as the fixture's
     assert [p.read_bytes() for p in small] == [p.read_bytes() for p in example_corpus[:4]]
-    other = write_example_corpus(tmp_path / "other", n_clips=2, seed=1)
+    other = write_example_corpus(tmp_path / "other", n_clips=2, sample_rate=22050, channels=1, seed=1)
     assert other[0].read_bytes() != small[0].read_bytes()
 
 
