@@ -14,7 +14,20 @@ rendered with the default decoder (the pretrained vocoder) as a user hears them:
   beside the step-0 sounds' own.
 The directions a model hides are listed with the reason. Prints; asserts nothing.
 
-Measured 2026-12-07 (full band, stereo, the pretrained vocoder; descriptor at -1 → +1; the
+Measured 2026-12-07 05:00, the 96-channel latent (learning rate 1.5e-4), same columns:
+    dev-pitched  tail        0.28 → 2.29 s (+5.9 spreads)      noise 7 %      1.22 / 0.51
+                 noise       -43.9 → -39.1 dB flatness (+0.74) tail 32 %      0.88 / 0.96
+                 width       -109 → -11 dB side/mid (+2.2)     noise 21 %     1.21 / 0.67
+                 hidden: brightness and pitch (right way in 62 % of sounds), attack (0.05 spreads)
+    dev-drums    brightness  2.97 → 4.28 kHz (+0.40)           pitch 53 %     0.80 / 0.99
+                 tail        0.19 → 1.05 s (+4.8)              noise 18 %     1.88 / 1.01
+                 noise       -21.0 → -16.0 dB flatness (+0.65) pitch 100 %    0.98 / 1.00
+                 width       -119 → -16 dB side/mid (+1.9)     pitch 24 %     1.25 / 1.32
+                 hidden: attack (0.07 spreads), pitch (the clips are not pitched)
+Every shown slider is monotonic and both its ends within 2x the floor. Lost against the 48-channel
+model: the pitched brightness and attack sliders; gained: pitched and drums noise.
+
+Measured 2026-12-07 (the 48-channel latent; full band, stereo, the pretrained vocoder; descriptor at -1 → +1; the
 largest other movement as a share of the slider's own; family MMD² at -1 / +1 as × the floor):
     dev-pitched  brightness  526 → 612 Hz (+0.25 spreads)      noise 81 %     0.76 / 0.72
                  attack      34.2 → 40.6 dB/frame (+0.29)      noise 86 %     0.63 / 0.79

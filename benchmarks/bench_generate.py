@@ -17,6 +17,14 @@ Targets (issue 10): median decay within ±4 dB of the clips'; prominence within 
 the floor; novelty 0.6-1.4; the closest two of the 24 farther apart than the closest two
 training clips; generation ≥ 50× real time with Griffin-Lim.
 
+Measured 2026-12-07 05:00, the 96-channel latent (learning rate 1.5e-4) with the width held by
+the perturbation (`direction_width`): dev-pitched decay -23.4 / -25.5 dB, prominence 69.8 / 67.2,
+MMD² 0.7× the floor, novelty 0.60, nearest two 0.77 (0.55), sounds from stereo clips 0.8 dB
+narrower than their clip (median; 8.1 dB wider with the width free); dev-drums decay -25.6 / -25.4,
+prominence 34.2 / 31.7, MMD² 0.5×, novelty 0.88, nearest two 1.06 (0.63), 2.1 dB narrower (0.9 dB
+wider free). Speed with the pretrained vocoder, 2 cores, load ~1.2: dev-pitched 49×, dev-drums 27×
+(the first, cold call the bench times; warm, the best of 3: 54-58× and 41×; drums MISSED).
+
 Measured 2026-12-06 23:00, two sounds rendered at once (`Studio.render_all`; 2 cores, nothing else
 running): quality figures unchanged (the same sounds, sample for sample); dev-pitched 30x real
 time with Griffin-Lim, 54x with the pretrained vocoder (target 50x: MET); dev-drums 22x / 38x
