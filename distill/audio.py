@@ -62,9 +62,14 @@ class AudioSettings:
             raise DistillError(f"side_bands ({self.side_bands}) must divide n_mels ({self.n_mels})")
 
     @property
+    def side_rows(self) -> int:
+        """Feature rows of the side, below the mid's n_mels: side_bands for stereo, none for mono."""
+        return self.side_bands if self.channels == 2 else 0
+
+    @property
     def feature_rows(self) -> int:
-        """Rows of a clip's features: n_mels (the mid's), and side_bands more for stereo."""
-        return self.n_mels + (self.side_bands if self.channels == 2 else 0)
+        """Rows of a clip's features: n_mels (the mid's), and the side's below them."""
+        return self.n_mels + self.side_rows
 
     @property
     def mono(self) -> "AudioSettings":

@@ -102,7 +102,7 @@ def export_model(ws: Workspace, experiment: str, name: str | None = None, checkp
                            "version of Distill (its network has another shape); retrain it") from None
     model.to(resolve_device(device)).eval()
     segments, fingerprint = training_segments(ws, dataset, settings, config, train_config)
-    analysis = analyse_latents(model, segments, side_bands=settings.side_bands if settings.channels == 2 else 0)
+    analysis = analyse_latents(model, segments, side_rows=settings.side_rows)
     analysis["dataset_fingerprint"] = fingerprint
     analysis["matches_training_data"] = fingerprint == ckpt.get("dataset_fingerprint")
     analysis["trajectories"] = trajectory_bank(ws, dataset, model, settings).to_plain()

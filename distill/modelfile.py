@@ -347,7 +347,7 @@ def latent_frames_of(model: ConvVAE, segments: torch.Tensor, batch_size: int = 2
 
 
 def analyse_latents(model: ConvVAE, segments: torch.Tensor, batch_size: int = 256,
-                    side_bands: int = 0) -> dict[str, Any]:
+                    side_rows: int = 0) -> dict[str, Any]:
     """Where the training data lives in latent space: encode every segment (B, n_mels, frames)
     and describe its latent FRAMES (each a D-vector; frames encoded from pure silence left
     out), which is what generation walks through, frame by frame.
@@ -357,7 +357,7 @@ def analyse_latents(model: ConvVAE, segments: torch.Tensor, batch_size: int = 25
     direction_std (K,): spread of the frames along each direction.
     explained_variance_ratio (K,): share of the total variance along each direction.
     n_segments: segments encoded; n_frames: latent frames described.
-    direction_width (K,), for a stereo model (its last `side_bands` feature rows are the side's):
+    direction_width (K,), for a stereo model (its last `side_rows` feature rows are the side's):
     how much a unit step along each direction widens the sound, in nats of side over mid.
     """
     if segments.ndim != 3 or segments.shape[0] == 0:
@@ -377,7 +377,7 @@ def analyse_latents(model: ConvVAE, segments: torch.Tensor, batch_size: int = 25
     # so "+pc1" means the same thing every time the analysis is recomputed.
     flip = torch.sign(directions.gather(1, directions.abs().argmax(dim=1, keepdim=True)))
     directions = directions * torch.where(flip == 0, torch.ones_like(flip), flip)
-    width = {"direction_width": direction_width(model, directions, side_bands, mean)} if side_bands else {}
+    width = {"direction_width": direction_width(model, directions, side_rows, mean)} if side_rows else {}
     return {
         **width,
         "n_segments": int(segments.shape[0]),
@@ -391,7 +391,7 @@ def analyse_latents(model: ConvVAE, segments: torch.Tensor, batch_size: int = 25
 
 
 @torch.no_grad()
-def direction_width(model: ConvVAE, directions: torch.Tensor, side_bands: int,
+def direction_width(model: ConvVAE, directions: torch.Tensor, side_rows: int,
                     latent_mean: torch.Tensor) -> torch.Tensor:
     """(K,) the widening per unit step along each of `directions` (K, D), in nats of side
     energy over mid energy, at the typical latent frame (`latent_mean`): through the decoder's
@@ -401,9 +401,12 @@ def direction_width(model: ConvVAE, directions: torch.Tensor, side_bands: int,
     rows, weight = model.config.n_mels, model.patch_out.weight[:, :, 0]
     at = ((weight @ latent_mean.float() + model.patch_out.bias) * model.config.feature_std).reshape(rows, -1)
     change = (directions.float() @ weight.T * model.config.feature_std).reshape(len(directions), rows, -1)
-    side, mid = slice(rows - side_bands, rows), slice(0, rows - side_bands)
-    share = lambda part: torch.softmax(2 * at[part].flatten(), 0)  # noqa: E731 (energy shares)
-    return (change[:, side].flatten(1) @ share(side) - change[:, mid].flatten(1) @ share(mid)).float()
+    side, mid = slice(rows - side_rows, rows), slice(0, rows - side_rows)
+
+    def energy_share(part: slice) -> torch.Tensor:  # each row's share of its channel's energy (rows are log magnitudes)
+        return torch.softmax(2 * at[part].flatten(), 0)
+
+    return change[:, side].flatten(1) @ energy_share(side) - change[:, mid].flatten(1) @ energy_share(mid)
 
 
 # -- names --------------------------------------------------------------------------------

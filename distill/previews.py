@@ -66,7 +66,7 @@ def random_sounds(model: ConvVAE, clips: list[tuple[str, torch.Tensor]], segment
     if not clips or count < 1:
         return []
     bank = build_bank(model, clips, settings, loudness_lufs=0.0)
-    maker = Generator(bank, analyse_latents(model, segments[:512], side_bands=settings.side_bands if settings.channels == 2 else 0), settings, model.config.time_stride)
+    maker = Generator(bank, analyse_latents(model, segments[:512], side_rows=settings.side_rows), settings, model.config.time_stride)
     frames = math.ceil((math.ceil(bank.median_seconds * settings.sample_rate / settings.hop_length) + 1)
                        / model.config.time_stride)
     return [maker.random(1.0, frames, seed + i, torch.Generator().manual_seed(seed + i))[0] for i in range(count)]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import torch
 
 from distill.audio import AudioSettings
-from distill.trajectories import (MAX_COMPRESSION, Generator, Trajectory, TrajectoryBank, build_bank, compress,
-                                  fit_frames, frame_levels, perturb, retime, smooth_noise)
+from distill.trajectories import (MAX_COMPRESSION, PERTURB_DIRECTIONS, Generator, Trajectory, TrajectoryBank,
+                                  build_bank, compress, fit_frames, frame_levels, perturb, retime, smooth_noise)
 from test_modelfile import TINY, make_clip_mels, make_segments, tiny_model
-from distill.modelfile import analyse_latents
+from distill.modelfile import analyse_latents, direction_width
 
 SETTINGS = AudioSettings()
 
@@ -124,10 +124,10 @@ def test_a_stereo_models_perturbation_holds_the_width_and_a_mono_ones_moves_free
     bank, generator = bank_and_generator()
     source = fit_frames(bank.trajectories[2], 40, bank, torch.Generator().manual_seed(0))
     analysis = dict(generator.analysis)
-    k = min(8, analysis["directions"].shape[0])
+    k = min(PERTURB_DIRECTIONS, analysis["directions"].shape[0])
     widening = torch.linspace(1.0, -0.5, k) * analysis["direction_std"][:k]  # per spread of each direction
 
-    def width_moved(analysis: dict) -> torch.Tensor:
+    def width_moved(analysis: dict) -> tuple[torch.Tensor, Trajectory]:
         moved = perturb(source, 1.0, analysis, 4.0, torch.Generator().manual_seed(9))
         coords = analysis["directions"][:k].float() @ (moved.latents - source.latents)  # (k, frames)
         return (widening / analysis["direction_std"][:k]) @ coords, moved
@@ -137,3 +137,25 @@ def test_a_stereo_models_perturbation_holds_the_width_and_a_mono_ones_moves_free
     held, moved = width_moved(analysis)
     assert float(free.abs().max()) > 0.1
     assert float(held.abs().max()) < 1e-4 and float((moved.latents - source.latents).norm()) > 0.1
+
+
+def test_direction_width_reads_the_side_against_the_mid_through_the_linear_path():
+    """A step that raises only the side widens by its rise; one that raises every row alike
+    (louder, not wider) does not widen; one that raises only the mid narrows."""
+    from dataclasses import replace
+
+    from distill.model import ConvVAE
+
+    rows, side_rows = TINY.n_mels + 4, 4
+    model = ConvVAE(replace(TINY, n_mels=rows))
+    d, stride = model.config.latent_dim, model.config.time_stride
+    with torch.no_grad():
+        weight = torch.zeros(rows, stride, d)  # (rows, frames of a patch, latent)
+        weight[rows - side_rows:, :, 0] = 1.0  # latent 0: the side up
+        weight[:, :, 1] = 1.0  # latent 1: everything up
+        weight[:rows - side_rows, :, 2] = 1.0  # latent 2: the mid up
+        model.patch_out.weight.copy_(weight.reshape(rows * stride, d, 1))
+        model.patch_out.bias.copy_(torch.linspace(-8.0, -2.0, rows * stride))
+    width = direction_width(model, torch.eye(d)[:3], side_rows, torch.zeros(d)) / model.config.feature_std
+    torch.testing.assert_close(width, torch.tensor([1.0, 0.0, -1.0]), atol=1e-5, rtol=0)
+    assert "direction_width" not in analyse_latents(tiny_model(), make_segments())  # a mono model: none
